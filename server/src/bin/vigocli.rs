@@ -1,0 +1,232 @@
+//! `vigocli`: the operator's command-line client. This part works on a config directory
+//! locally: `config validate`, `config compile` and `config trace`.
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use anyhow::{Context, Result, bail};
+use clap::{Parser, Subcommand};
+use vigo_server::compile::{self, Facts};
+use vigo_server::config::{self, Config, Diagnostic};
+use vigo_server::secrets::FileProvider;
+use vigo_shared::sign::SigningKey;
+
+#[derive(Parser)]
+#[command(name = "vigocli", version, about = "Vigo's command-line client")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Work with a config directory.
+    #[command(subcommand)]
+    Config(ConfigCommand),
+}
+
+#[derive(clap::Args)]
+struct Source {
+    /// The config directory.
+    #[arg(long = "config", default_value = ".")]
+    config: PathBuf,
+    /// The secrets directory (default: `secrets/` beside the config directory; never inside it).
+    #[arg(long)]
+    secrets: Option<PathBuf>,
+}
+
+#[derive(Subcommand)]
+enum ConfigCommand {
+    /// Check a config directory and report every problem as file:line:col. Exit 1 on errors.
+    Validate {
+        /// The config directory.
+        dir: Option<PathBuf>,
+        /// The secrets directory (default: `secrets/` beside the config directory).
+        #[arg(long)]
+        secrets: Option<PathBuf>,
+        /// Print diagnostics as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Compile one node's bundle into a signed file for `vigo-agent apply --bundle`.
+    Compile {
+        /// The node's name (its host name).
+        node: String,
+        #[command(flatten)]
+        source: Source,
+        /// Facts of the node, as printed by `vigo-agent facts --json`.
+        #[arg(long)]
+        facts: Option<PathBuf>,
+        /// Where to write the signed bundle.
+        #[arg(long)]
+        out: PathBuf,
+        /// Ed25519 signing key; created (mode 0600, with KEY.pub beside it) if missing.
+        /// Default: ~/.config/vigo/bundle-signing.key.
+        #[arg(long)]
+        key: Option<PathBuf>,
+    },
+    /// Show how a node's policy is resolved, each part traced to its file and line.
+    Trace {
+        /// The node's name.
+        node: String,
+        #[command(flatten)]
+        source: Source,
+        /// Facts of the node, as printed by `vigo-agent facts --json`.
+        #[arg(long)]
+        facts: Option<PathBuf>,
+        /// Print the trace as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+fn main() -> ExitCode {
+    match run(Cli::parse()) {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn run(cli: Cli) -> Result<ExitCode> {
+    match cli.command {
+        Command::Config(ConfigCommand::Validate { dir, secrets, json }) => {
+            let dir = dir.unwrap_or_else(|| PathBuf::from("."));
+            let (config, diags) = load(&dir, secrets.as_deref())?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&serde_json::json!({ "policy": config.hash, "diagnostics": diags }))?);
+            } else {
+                print_diags(&config, &diags);
+                if diags.is_empty() {
+                    println!(
+                        "{}: ok — {} modules, {} node rules, {} waivers, {} resources",
+                        dir.display(),
+                        config.modules.len(),
+                        config.rules.len(),
+                        config.waivers.len(),
+                        config.modules.values().map(|m| m.resources.len()).sum::<usize>()
+                    );
+                }
+            }
+            Ok(if diags.is_empty() { ExitCode::SUCCESS } else { ExitCode::FAILURE })
+        }
+        Command::Config(ConfigCommand::Compile { node, source, facts, out, key }) => {
+            let (config, diags) = load(&source.config, source.secrets.as_deref())?;
+            if !diags.is_empty() {
+                print_diags(&config, &diags);
+                bail!("the config has {} problem(s); fix them before compiling", diags.len());
+            }
+            let facts = read_facts(facts.as_deref())?;
+            let compiled = compile::compile(&config, &node, facts.as_ref(), &vigo_server::date::today_utc())?;
+            let key_path = match key {
+                Some(k) => k,
+                None => default_key_path()?,
+            };
+            let key = load_or_create_key(&key_path)?;
+            let bytes = key.sign_bundle(&compiled.bundle);
+            write_file(&out, &bytes, 0o600).with_context(|| format!("writing the bundle to {}", out.display()))?;
+            println!(
+                "wrote {} ({} resources, {} bytes, bundle {})\nsigned by {}; agents trust it with: vigo-agent apply --bundle {} --trust {}.pub",
+                out.display(),
+                compiled.bundle.resources.len(),
+                bytes.len(),
+                compiled.hash,
+                key.public(),
+                out.display(),
+                key_path.display()
+            );
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Config(ConfigCommand::Trace { node, source, facts, json }) => {
+            let (config, diags) = load(&source.config, source.secrets.as_deref())?;
+            if !diags.is_empty() {
+                print_diags(&config, &diags);
+                eprintln!("(tracing anyway; resources with problems show as skipped)\n");
+            }
+            let facts = read_facts(facts.as_deref())?;
+            let compiled = compile::compile(&config, &node, facts.as_ref(), &vigo_server::date::today_utc())?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&compiled.trace)?);
+            } else {
+                print!("{}", compiled.trace.render_text());
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+    }
+}
+
+fn load(dir: &Path, secrets: Option<&Path>) -> Result<(Config, Vec<Diagnostic>)> {
+    let dir_abs = std::path::absolute(dir).with_context(|| format!("resolving {}", dir.display()))?;
+    let secrets = match secrets {
+        Some(s) => std::path::absolute(s)?,
+        None => dir_abs.parent().unwrap_or(Path::new("/")).join("secrets"),
+    };
+    if secrets.starts_with(&dir_abs) {
+        bail!(
+            "the secrets directory {} is inside the config directory {}; secrets must live outside it (use --secrets)",
+            secrets.display(),
+            dir_abs.display()
+        );
+    }
+    Ok(config::load(&dir_abs, &FileProvider::new(&secrets)))
+}
+
+fn print_diags(config: &Config, diags: &[Diagnostic]) {
+    for d in diags {
+        // Paths relative to the config directory read best when run from inside it; show
+        // them relative to where the operator typed the command when that is shorter.
+        let _ = config;
+        eprintln!("{d}");
+    }
+    if !diags.is_empty() {
+        eprintln!("{} problem(s) found", diags.len());
+    }
+}
+
+fn read_facts(path: Option<&Path>) -> Result<Option<Facts>> {
+    let Some(path) = path else { return Ok(None) };
+    let text = std::fs::read_to_string(path).with_context(|| format!("reading facts from {}", path.display()))?;
+    let facts = compile::facts_from_json(&text).map_err(anyhow::Error::msg).with_context(|| format!("in {}", path.display()))?;
+    Ok(Some(facts))
+}
+
+fn default_key_path() -> Result<PathBuf> {
+    let base = match std::env::var_os("XDG_CONFIG_HOME") {
+        Some(x) if !x.is_empty() => PathBuf::from(x),
+        _ => PathBuf::from(std::env::var_os("HOME").context("HOME is not set; pass --key")?).join(".config"),
+    };
+    Ok(base.join("vigo").join("bundle-signing.key"))
+}
+
+fn load_or_create_key(path: &Path) -> Result<SigningKey> {
+    if path.exists() {
+        let text = std::fs::read_to_string(path).with_context(|| format!("reading key {}", path.display()))?;
+        return SigningKey::parse(&text).map_err(|e| anyhow::anyhow!("key {}: {e}", path.display()));
+    }
+    let mut seed = [0u8; 32];
+    getrandom::fill(&mut seed).map_err(|e| anyhow::anyhow!("no system randomness for a new key: {e}"))?;
+    let key = SigningKey::from_seed(seed);
+    if let Some(parent) = path.parent() {
+        std::fs::create_dir_all(parent).with_context(|| format!("creating {}", parent.display()))?;
+    }
+    write_file(path, key.to_file_text().as_bytes(), 0o600).with_context(|| format!("writing key {}", path.display()))?;
+    let pub_path = PathBuf::from(format!("{}.pub", path.display()));
+    write_file(&pub_path, format!("{}\n", key.public()).as_bytes(), 0o644)?;
+    eprintln!("created signing key {} (public key {})", path.display(), pub_path.display());
+    Ok(key)
+}
+
+/// Writes a file atomically with `mode` from the start (a key is never readable by others,
+/// not even for a moment).
+fn write_file(path: &Path, bytes: &[u8], mode: u32) -> Result<()> {
+    use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
+    let tmp = PathBuf::from(format!("{}.tmp{}", path.display(), std::process::id()));
+    let mut f = std::fs::OpenOptions::new().write(true).create_new(true).mode(mode).open(&tmp)?;
+    f.write_all(bytes)?;
+    f.sync_all()?;
+    std::fs::rename(&tmp, path)?;
+    Ok(())
+}

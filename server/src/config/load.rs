@@ -1,0 +1,446 @@
+//! Loading a config directory: read every file, parse it with positions, build the model
+//! and run every check, collecting all diagnostics instead of stopping at the first.
+//!
+//! Layout: `vigo.yaml` (settings, optional), `modules/*.yaml`, `nodes/*.yaml`,
+//! `waivers/*.yaml`, and `files/` for `source:` attributes. Secrets live outside.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use sha2::{Digest, Sha256};
+use vigo_shared::bundle::ResourceKind;
+use vigo_shared::glob::validate_glob;
+use vigo_shared::schema::{self, COMMON_KEYS};
+
+use super::check;
+use super::diag::{Diagnostic, Span, did_you_mean};
+use super::model::{AttrDef, AttrSrc, Config, Module, NodeRule, ResourceDef, Settings, Waiver};
+use super::read::Reader;
+use super::yaml::{self, Kind, Node};
+use crate::secrets::SecretProvider;
+
+const MODULE_KEYS: &[&str] = &["name", "description", "vars", "when", "depends_on", "compliance", "resources"];
+const RULE_KEYS: &[&str] = &["name", "match", "when", "modules", "vars", "priority", "observe"];
+const WAIVER_KEYS: &[&str] = &["tag", "nodes", "reason", "expires", "approved_by"];
+const SETTINGS_KEYS: &[&str] = &["vars", "observe", "interval"];
+
+/// Loads and validates the config in `dir`. The config is returned even when there are
+/// diagnostics, so that `trace` can still show what it can; publishing refuses a config
+/// with any diagnostic.
+pub fn load(dir: &Path, secrets: &dyn SecretProvider) -> (Config, Vec<Diagnostic>) {
+    let mut diags = Vec::new();
+    let dir = std::path::absolute(dir).unwrap_or_else(|_| dir.to_path_buf());
+    let mut config = Config { dir: dir.clone(), ..Config::default() };
+    let mut hasher = Sha256::new();
+
+    if !dir.is_dir() {
+        diags.push(Diagnostic::new(
+            Span::file(&dir),
+            format!("config directory {} does not exist or is not a directory", dir.display()),
+        ));
+        return (config, diags);
+    }
+
+    let settings_file = PathBuf::from("vigo.yaml");
+    if let Some(doc) = read_doc(&dir, &settings_file, &mut hasher, &mut diags) {
+        config.settings = read_settings(&mut Reader { file: &settings_file, diags: &mut diags }, &doc);
+    }
+
+    for file in yaml_files(&dir, "modules", &mut diags) {
+        let Some(doc) = read_doc(&dir, &file, &mut hasher, &mut diags) else { continue };
+        let mut r = Reader { file: &file, diags: &mut diags };
+        if let Some(module) = read_module(&mut r, &doc, &dir) {
+            if let Some(first) = config.modules.get(&module.name) {
+                let msg = format!("module `{}` is already defined at {}; module names must be unique", module.name, first.span);
+                diags.push(Diagnostic::new(module.span.clone(), msg));
+            } else {
+                config.modules.insert(module.name.clone(), module);
+            }
+        }
+    }
+
+    let mut rules = Vec::new();
+    for file in yaml_files(&dir, "nodes", &mut diags) {
+        let Some(doc) = read_doc(&dir, &file, &mut hasher, &mut diags) else { continue };
+        if let Some(rule) = read_rule(&mut Reader { file: &file, diags: &mut diags }, &doc) {
+            rules.push(rule);
+        }
+    }
+    // Application order: ascending priority, ties by file name; later rules override.
+    rules.sort_by(|a, b| a.priority.cmp(&b.priority).then_with(|| a.span.file.cmp(&b.span.file)));
+    config.rules = rules;
+
+    for file in yaml_files(&dir, "waivers", &mut diags) {
+        let Some(doc) = read_doc(&dir, &file, &mut hasher, &mut diags) else { continue };
+        if let Some(w) = read_waiver(&mut Reader { file: &file, diags: &mut diags }, &doc) {
+            config.waivers.push(w);
+        }
+    }
+
+    hash_tree(&dir, &dir.join("files"), &mut hasher);
+    config.hash = vigo_shared::hex::encode(&hasher.finalize());
+
+    check::check(&mut config, secrets, &mut diags);
+    diags.sort();
+    diags.dedup();
+    (config, diags)
+}
+
+/// The `*.yaml` / `*.yml` files of a sub-directory, sorted, relative to the config dir.
+fn yaml_files(dir: &Path, sub: &str, diags: &mut Vec<Diagnostic>) -> Vec<PathBuf> {
+    let Ok(entries) = std::fs::read_dir(dir.join(sub)) else { return Vec::new() };
+    let mut out = Vec::new();
+    for entry in entries.flatten() {
+        let name = entry.file_name();
+        let name = name.to_string_lossy();
+        let rel = Path::new(sub).join(&*name);
+        if name.ends_with(".yaml") || name.ends_with(".yml") {
+            out.push(rel);
+        } else if !name.starts_with('.') {
+            diags.push(
+                Diagnostic::new(Span::file(&rel), format!("`{}` is not a .yaml file and is ignored", rel.display()))
+                    .hint("rename it to .yaml or move it out of the config directory"),
+            );
+        }
+    }
+    out.sort();
+    out
+}
+
+fn read_doc(dir: &Path, rel: &Path, hasher: &mut Sha256, diags: &mut Vec<Diagnostic>) -> Option<Node> {
+    let bytes = std::fs::read(dir.join(rel)).ok()?;
+    hasher.update(rel.to_string_lossy().as_bytes());
+    hasher.update([0]);
+    hasher.update((bytes.len() as u64).to_le_bytes());
+    hasher.update(&bytes);
+    let Ok(text) = String::from_utf8(bytes) else {
+        diags.push(Diagnostic::new(Span::file(rel), "file is not UTF-8 text"));
+        return None;
+    };
+    match yaml::parse(&text) {
+        Ok(Some(doc)) => Some(doc),
+        Ok(None) => {
+            diags.push(Diagnostic::new(Span::file(rel), "file is empty").hint("delete it or give it content"));
+            None
+        }
+        Err(e) => {
+            diags.push(Diagnostic::new(Span::new(rel, e.pos), format!("YAML syntax error: {}", e.message)));
+            None
+        }
+    }
+}
+
+fn hash_tree(root: &Path, dir: &Path, hasher: &mut Sha256) {
+    let Ok(entries) = std::fs::read_dir(dir) else { return };
+    let mut paths: Vec<PathBuf> = entries.flatten().map(|e| e.path()).collect();
+    paths.sort();
+    for p in paths {
+        if p.is_dir() {
+            hash_tree(root, &p, hasher);
+        } else if let Ok(bytes) = std::fs::read(&p) {
+            let rel = p.strip_prefix(root).unwrap_or(&p);
+            hasher.update(rel.to_string_lossy().as_bytes());
+            hasher.update([0]);
+            hasher.update((bytes.len() as u64).to_le_bytes());
+            hasher.update(&bytes);
+        }
+    }
+}
+
+fn read_settings(r: &mut Reader<'_>, doc: &Node) -> Settings {
+    let mut s = Settings { span: r.span(doc), ..Settings::default() };
+    let Some(entries) = r.map(doc, "vigo.yaml", SETTINGS_KEYS) else { return s };
+    for (key, _, v) in entries {
+        match key {
+            "vars" => s.vars = r.vars(v),
+            "observe" => s.observe = r.boolean(v, key).unwrap_or(false),
+            "interval" => {
+                if let Some(secs) = read_duration(r, v, key) {
+                    s.interval_secs = secs;
+                }
+            }
+            _ => {}
+        }
+    }
+    s
+}
+
+/// `90`, `"90s"`, `"30m"`, `"2h"` → seconds; between 10 seconds and one day.
+fn read_duration(r: &mut Reader<'_>, v: &Node, field: &str) -> Option<u32> {
+    let text = v.scalar_text().unwrap_or("");
+    let (num, unit) = match text.find(|c: char| !c.is_ascii_digit()) {
+        Some(i) => text.split_at(i),
+        None => (text, "s"),
+    };
+    let mult = match unit {
+        "s" => 1,
+        "m" => 60,
+        "h" => 3600,
+        _ => 0,
+    };
+    let secs = num.parse::<u32>().ok().and_then(|n| n.checked_mul(mult));
+    match secs {
+        Some(s) if (10..=86_400).contains(&s) => Some(s),
+        _ => {
+            r.error(v, format!("`{field}` must be a duration between 10s and 24h, such as `30m`, found `{text}`"));
+            None
+        }
+    }
+}
+
+fn read_module(r: &mut Reader<'_>, doc: &Node, dir: &Path) -> Option<Module> {
+    let entries = r.map(doc, "a module", MODULE_KEYS)?;
+    let mut m = Module {
+        name: String::new(),
+        description: String::new(),
+        vars: BTreeMap::new(),
+        when: None,
+        depends_on: Vec::new(),
+        compliance: Vec::new(),
+        resources: Vec::new(),
+        span: r.span(doc),
+    };
+    let mut resources_node = None;
+    for (key, k, v) in entries {
+        match key {
+            "name" => {
+                m.name = r.string(v, key).unwrap_or_default();
+                m.span = r.span(k);
+            }
+            "description" => m.description = v.scalar_text().unwrap_or_default().to_string(),
+            "vars" => m.vars = r.vars(v),
+            "when" => m.when = r.cond(v, key),
+            "depends_on" => m.depends_on = r.named_list(v, key).unwrap_or_default(),
+            "compliance" => m.compliance = r.named_list(v, key).unwrap_or_default(),
+            "resources" => resources_node = Some(v),
+            _ => {}
+        }
+    }
+    if m.name.is_empty() {
+        r.error(doc, "a module needs a `name`");
+        return None;
+    }
+    match resources_node.map(|n| &n.kind) {
+        Some(Kind::Seq(items)) => {
+            for item in items {
+                if let Some(res) = read_resource(r, item, dir) {
+                    m.resources.push(res);
+                }
+            }
+        }
+        Some(Kind::Null) | None => {}
+        Some(_) => {
+            if let Some(n) = resources_node {
+                r.error(n, format!("`resources` must be a list of resources, found {}", n.describe()));
+            }
+        }
+    }
+    Some(m)
+}
+
+fn read_resource(r: &mut Reader<'_>, node: &Node, dir: &Path) -> Option<ResourceDef> {
+    let Kind::Map(pairs) = &node.kind else {
+        r.error(node, format!("a resource must be a mapping, found {}", node.describe()));
+        return None;
+    };
+    // The type decides which keys are allowed, so find it first.
+    let type_node = pairs.iter().find(|(k, _)| k.as_str() == Some("type")).map(|(_, v)| v);
+    let Some(type_node) = type_node else {
+        r.error(node, "resource has no `type`");
+        return None;
+    };
+    let type_name = type_node.scalar_text().unwrap_or("");
+    let Some(kind) = ResourceKind::parse(type_name) else {
+        let hint = did_you_mean(type_name, ResourceKind::ALL.iter().map(|k| k.as_str())).or_else(|| {
+            Some(format!("known types: {}", ResourceKind::ALL.map(|k| k.as_str()).join(", ")))
+        });
+        r.error_hint(type_node, format!("unknown resource type `{type_name}`"), hint);
+        return None;
+    };
+    let spec = schema::spec(kind);
+    let allowed: Vec<&str> = COMMON_KEYS.iter().copied().chain(spec.attrs.iter().map(|a| a.name)).collect();
+    let entries = r.map(node, &format!("a {kind} resource"), &allowed)?;
+
+    let mut res = ResourceDef {
+        name: String::new(),
+        kind,
+        attrs: BTreeMap::new(),
+        when: None,
+        depends_on: Vec::new(),
+        notify: Vec::new(),
+        compliance: Vec::new(),
+        dangerous: false,
+        span: r.span(node),
+    };
+    for (key, _, v) in entries {
+        match key {
+            "type" => {}
+            "name" => res.name = r.string(v, key).unwrap_or_default(),
+            "state" => {
+                let state = v.scalar_text().unwrap_or("");
+                if spec.states.contains(&state) {
+                    res.attrs.insert("state".into(), AttrDef { value: AttrSrc::Str(state.into()), span: r.span(v) });
+                } else {
+                    let hint = did_you_mean(state, spec.states.iter().copied())
+                        .or_else(|| Some(format!("a {kind} can be: {}", spec.states.join(", "))));
+                    r.error_hint(v, format!("invalid state `{state}` for a {kind}"), hint);
+                }
+            }
+            "when" => res.when = r.cond(v, key),
+            "depends_on" => res.depends_on = r.named_list(v, key).unwrap_or_default(),
+            "notify" => res.notify = r.named_list(v, key).unwrap_or_default(),
+            "compliance" => res.compliance = r.named_list(v, key).unwrap_or_default(),
+            "dangerous" => res.dangerous = r.boolean(v, key).unwrap_or(false),
+            _ => {
+                let Some(attr) = spec.attr(key) else { continue };
+                if let Some(value) = r.attr(v, key, attr.ty) {
+                    res.attrs.insert(key.to_string(), AttrDef { value, span: r.span(v) });
+                }
+            }
+        }
+    }
+    if res.name.is_empty() {
+        r.error(node, format!("{kind} resource has no `name`"));
+        return None;
+    }
+    for a in spec.attrs.iter().filter(|a| a.required) {
+        if !res.attrs.contains_key(a.name) {
+            r.error(node, format!("{kind} `{}` is missing required attribute `{}`", res.name, a.name));
+        }
+    }
+    check_resource_attrs(r, node, &res, dir);
+    Some(res)
+}
+
+/// Attribute rules that involve more than one attribute or the file system.
+fn check_resource_attrs(r: &mut Reader<'_>, node: &Node, res: &ResourceDef, dir: &Path) {
+    let attr = |k: &str| res.attrs.get(k);
+    if res.kind == ResourceKind::File {
+        if attr("content").is_some() && attr("source").is_some() {
+            r.error(node, format!("file `{}` has both `content` and `source`; keep one", res.name));
+        }
+        if let Some(AttrDef { value: AttrSrc::Str(src), span }) = attr("source") {
+            let bad = Path::new(src).is_absolute() || src.split('/').any(|s| s == "..");
+            if bad {
+                r.diags.push(Diagnostic::new(
+                    span.clone(),
+                    format!("`source: {src}` must be a path inside the config directory, such as files/motd"),
+                ));
+            } else if !dir.join(src).is_file() {
+                r.diags.push(
+                    Diagnostic::new(span.clone(), format!("`source: {src}` does not exist in the config directory"))
+                        .hint("put the file under files/ and name it relative to the config directory"),
+                );
+            }
+        }
+        if let Some(AttrDef { value: AttrSrc::Str(tpl), span }) = attr("content") {
+            if let Err(e) = crate::compile::template::check_syntax(tpl) {
+                r.diags.push(Diagnostic::new(span.clone(), format!("template error in `content`: {e}")));
+            }
+        }
+    }
+    let name_attr = schema::spec(res.kind).name_attr;
+    let path_like = matches!(res.kind, ResourceKind::File | ResourceKind::Directory | ResourceKind::Symlink);
+    if path_like {
+        let path = match attr(name_attr).map(|a| &a.value) {
+            Some(AttrSrc::Str(p)) => p.as_str(),
+            _ => res.name.as_str(),
+        };
+        if !path.starts_with('/') || path.split('/').any(|s| s == ".." || s == ".") {
+            r.error(node, format!("{} `{}`: path `{path}` must be absolute and must not contain `.` or `..`", res.kind, res.name));
+        }
+    }
+}
+
+fn read_rule(r: &mut Reader<'_>, doc: &Node) -> Option<NodeRule> {
+    let entries = r.map(doc, "a node rule", RULE_KEYS)?;
+    let mut rule = NodeRule {
+        name: String::new(),
+        patterns: Vec::new(),
+        when: None,
+        modules: Vec::new(),
+        vars: BTreeMap::new(),
+        priority: 0,
+        observe: None,
+        span: r.span(doc),
+    };
+    let mut has_match = false;
+    for (key, k, v) in entries {
+        match key {
+            "name" => {
+                rule.name = r.string(v, key).unwrap_or_default();
+                rule.span = r.span(k);
+            }
+            "match" => {
+                has_match = true;
+                rule.patterns = r.named_list(v, key).unwrap_or_default();
+                for p in &rule.patterns {
+                    if let Err(e) = validate_glob(&p.name) {
+                        r.diags.push(Diagnostic::new(p.span.clone(), format!("invalid host-name glob `{}`: {e}", p.name)));
+                    }
+                }
+            }
+            "when" => rule.when = r.cond(v, key),
+            "modules" => rule.modules = r.named_list(v, key).unwrap_or_default(),
+            "vars" => rule.vars = r.vars(v),
+            "priority" => rule.priority = r.integer(v, key).unwrap_or(0),
+            "observe" => rule.observe = r.boolean(v, key),
+            _ => {}
+        }
+    }
+    if rule.name.is_empty() {
+        r.error(doc, "a node rule needs a `name`");
+        return None;
+    }
+    if !has_match || rule.patterns.is_empty() {
+        r.error(doc, format!("node rule `{}` needs `match`: a host-name glob or a list of globs", rule.name));
+    }
+    Some(rule)
+}
+
+fn read_waiver(r: &mut Reader<'_>, doc: &Node) -> Option<Waiver> {
+    let entries = r.map(doc, "a waiver", WAIVER_KEYS)?;
+    let mut w = Waiver {
+        tag: String::new(),
+        nodes: String::new(),
+        reason: String::new(),
+        expires: String::new(),
+        approved_by: String::new(),
+        span: r.span(doc),
+    };
+    for (key, _, v) in entries {
+        let value = r.string(v, key).unwrap_or_default();
+        match key {
+            "tag" => w.tag = value,
+            "nodes" => {
+                if let Err(e) = validate_glob(&value) {
+                    r.error(v, format!("invalid host-name glob `{value}`: {e}"));
+                }
+                w.nodes = value;
+            }
+            "reason" => w.reason = value,
+            "expires" => {
+                if !is_date(&value) {
+                    r.error(v, format!("`expires` must be a date YYYY-MM-DD, found `{value}`"));
+                }
+                w.expires = value;
+            }
+            "approved_by" => w.approved_by = value,
+            _ => {}
+        }
+    }
+    for (field, value) in [("tag", &w.tag), ("nodes", &w.nodes), ("reason", &w.reason), ("expires", &w.expires), ("approved_by", &w.approved_by)] {
+        if value.is_empty() {
+            r.error(doc, format!("waiver is missing `{field}`"));
+        }
+    }
+    Some(w)
+}
+
+/// `YYYY-MM-DD` with a plausible month and day.
+pub fn is_date(s: &str) -> bool {
+    let parts: Vec<&str> = s.split('-').collect();
+    let [y, m, d] = parts.as_slice() else { return false };
+    let num = |p: &str, len: usize| (p.len() == len && p.bytes().all(|b| b.is_ascii_digit())).then(|| p.parse::<u32>().ok()).flatten();
+    matches!((num(y, 4), num(m, 2), num(d, 2)), (Some(_), Some(1..=12), Some(1..=31)))
+}

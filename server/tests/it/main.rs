@@ -1,0 +1,6 @@
+//! Integration tests of the server crate: one binary, modules per area.
+
+mod cli;
+mod fixture;
+mod trace;
+mod validate;

@@ -1,0 +1,3 @@
+//! `cargo xtask`: project automation written in Rust.
+
+fn main() {}
