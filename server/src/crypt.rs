@@ -56,7 +56,10 @@ mod tests {
         let theirs = String::from_utf8_lossy(&out.stdout).trim().to_string();
         let ours_digest = fields[fields.len() - 1];
         match rounds {
-            None | Some("5000") => assert!(theirs.ends_with(ours_digest), "ours {hash}, openssl {theirs}"),
+            None | Some("5000") => assert!(
+                theirs.ends_with(ours_digest),
+                "ours {hash}, openssl {theirs}"
+            ),
             Some(r) => panic!("unexpected rounds={r}; the cross-check assumes the default 5000"),
         }
     }

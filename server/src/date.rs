@@ -5,7 +5,10 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 /// Today's date in UTC.
 pub fn today_utc() -> String {
-    let secs = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0);
+    let secs = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0);
     civil_from_days((secs / 86_400) as i64)
 }
 
@@ -27,7 +30,12 @@ pub fn civil_from_days(days: i64) -> String {
 mod tests {
     #[test]
     fn known_days() {
-        for (days, date) in [(0, "1970-01-01"), (11_016, "2000-02-29"), (20_786, "2026-11-29"), (-1, "1969-12-31")] {
+        for (days, date) in [
+            (0, "1970-01-01"),
+            (11_016, "2000-02-29"),
+            (20_786, "2026-11-29"),
+            (-1, "1969-12-31"),
+        ] {
             assert_eq!(super::civil_from_days(days), date);
         }
     }

@@ -19,7 +19,9 @@ impl SecretRef {
     /// letters, digits, `.`, `_` and `-`, none of them `.` or `..`.
     pub fn parse(path: &str) -> Result<SecretRef, String> {
         if path.is_empty() {
-            return Err("empty secret reference: write secret:PATH, e.g. secret:vigo/db/password".into());
+            return Err(
+                "empty secret reference: write secret:PATH, e.g. secret:vigo/db/password".into(),
+            );
         }
         for seg in path.split('/') {
             if seg.is_empty() || seg == "." || seg == ".." {
@@ -27,7 +29,10 @@ impl SecretRef {
                     "malformed secret reference `{PREFIX}{path}`: segments must be non-empty and not `.` or `..`"
                 ));
             }
-            if let Some(c) = seg.chars().find(|c| !(c.is_ascii_alphanumeric() || "._-".contains(*c))) {
+            if let Some(c) = seg
+                .chars()
+                .find(|c| !(c.is_ascii_alphanumeric() || "._-".contains(*c)))
+            {
                 return Err(format!(
                     "malformed secret reference `{PREFIX}{path}`: character {c:?} is not allowed (letters, digits, `.`, `_`, `-`, `/`)"
                 ));
@@ -91,7 +96,9 @@ pub struct FileProvider {
 impl FileProvider {
     /// A provider reading under `dir`.
     pub fn new(dir: &Path) -> FileProvider {
-        FileProvider { dir: dir.to_path_buf() }
+        FileProvider {
+            dir: dir.to_path_buf(),
+        }
     }
 
     /// The secrets directory.
@@ -105,21 +112,31 @@ impl SecretProvider for FileProvider {
         let file = self.dir.join(reference.path());
         match std::fs::read(&file) {
             Ok(bytes) => {
-                let mut value = String::from_utf8(bytes)
-                    .map_err(|_| format!("secret {reference} (file {}) is not UTF-8 text", file.display()))?;
+                let mut value = String::from_utf8(bytes).map_err(|_| {
+                    format!(
+                        "secret {reference} (file {}) is not UTF-8 text",
+                        file.display()
+                    )
+                })?;
                 if value.ends_with('\n') {
                     value.pop();
                     if value.ends_with('\r') {
                         value.pop();
                     }
                 }
-                Ok(Secret { reference: reference.clone(), value })
+                Ok(Secret {
+                    reference: reference.clone(),
+                    value,
+                })
             }
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Err(format!(
                 "secret {reference} cannot be resolved: no file {}; create it (mode 0600) or fix the reference",
                 file.display()
             )),
-            Err(e) => Err(format!("secret {reference} cannot be read from {}: {e}", file.display())),
+            Err(e) => Err(format!(
+                "secret {reference} cannot be read from {}: {e}",
+                file.display()
+            )),
         }
     }
 }
@@ -134,7 +151,11 @@ impl EnvProvider {
     pub fn variable(reference: &SecretRef) -> String {
         let mut name = String::from("VIGO_SECRET_");
         for c in reference.path().chars() {
-            name.push(if c.is_ascii_alphanumeric() { c.to_ascii_uppercase() } else { '_' });
+            name.push(if c.is_ascii_alphanumeric() {
+                c.to_ascii_uppercase()
+            } else {
+                '_'
+            });
         }
         name
     }
@@ -144,8 +165,13 @@ impl SecretProvider for EnvProvider {
     fn resolve(&self, reference: &SecretRef) -> Result<Secret, String> {
         let var = EnvProvider::variable(reference);
         match std::env::var(&var) {
-            Ok(value) => Ok(Secret { reference: reference.clone(), value }),
-            Err(_) => Err(format!("secret {reference} cannot be resolved: environment variable {var} is not set")),
+            Ok(value) => Ok(Secret {
+                reference: reference.clone(),
+                value,
+            }),
+            Err(_) => Err(format!(
+                "secret {reference} cannot be resolved: environment variable {var} is not set"
+            )),
         }
     }
 }
@@ -183,6 +209,9 @@ mod tests {
 
     #[test]
     fn env_variable_names() {
-        assert_eq!(EnvProvider::variable(&SecretRef::parse("vigo/db-main/pw.txt").unwrap()), "VIGO_SECRET_VIGO_DB_MAIN_PW_TXT");
+        assert_eq!(
+            EnvProvider::variable(&SecretRef::parse("vigo/db-main/pw.txt").unwrap()),
+            "VIGO_SECRET_VIGO_DB_MAIN_PW_TXT"
+        );
     }
 }

@@ -178,14 +178,31 @@ impl Trace {
         let _ = writeln!(o, "node      {}", self.node);
         let _ = writeln!(o, "policy    {}", short(&self.policy));
         let _ = writeln!(o, "bundle    {}", short(&self.bundle_hash));
-        let _ = writeln!(o, "facts     {}", if self.facts_given { "given" } else { "none (fact conditions left to the agent)" });
-        let _ = writeln!(o, "mode      {}, every {}s", if self.observe { "observe" } else { "enforce" }, self.interval_secs);
+        let _ = writeln!(
+            o,
+            "facts     {}",
+            if self.facts_given {
+                "given"
+            } else {
+                "none (fact conditions left to the agent)"
+            }
+        );
+        let _ = writeln!(
+            o,
+            "mode      {}, every {}s",
+            if self.observe { "observe" } else { "enforce" },
+            self.interval_secs
+        );
 
         let _ = writeln!(o, "\nrules");
         let w = self.rules.iter().map(|r| r.name.len()).max().unwrap_or(0);
         for r in &self.rules {
             let mark = if r.matched { "+" } else { "-" };
-            let _ = writeln!(o, "  {mark} {:<w$}  prio {:<4} {}  {}", r.name, r.priority, r.at, r.why);
+            let _ = writeln!(
+                o,
+                "  {mark} {:<w$}  prio {:<4} {}  {}",
+                r.name, r.priority, r.at, r.why
+            );
         }
 
         let _ = writeln!(o, "\nmodules");
@@ -211,7 +228,11 @@ impl Trace {
             }
             o.push('\n');
             for c in &r.conditions {
-                let _ = writeln!(o, "           when[{}] {}  => {}", c.scope, c.expr, c.outcome);
+                let _ = writeln!(
+                    o,
+                    "           when[{}] {}  => {}",
+                    c.scope, c.expr, c.outcome
+                );
                 for t in &c.terms {
                     let _ = writeln!(o, "             {:<6} {}", t.side, t.term);
                 }
@@ -228,10 +249,18 @@ impl Trace {
             for t in &r.compliance {
                 match &t.waiver {
                     Some(wv) if !wv.expired => {
-                        let _ = writeln!(o, "           compliance {} ({}) WAIVED until {} by {}: {} ({})", t.tag, t.from, wv.expires, wv.approved_by, wv.reason, wv.at);
+                        let _ = writeln!(
+                            o,
+                            "           compliance {} ({}) WAIVED until {} by {}: {} ({})",
+                            t.tag, t.from, wv.expires, wv.approved_by, wv.reason, wv.at
+                        );
                     }
                     Some(wv) => {
-                        let _ = writeln!(o, "           compliance {} ({}) waiver EXPIRED {} ({})", t.tag, t.from, wv.expires, wv.at);
+                        let _ = writeln!(
+                            o,
+                            "           compliance {} ({}) waiver EXPIRED {} ({})",
+                            t.tag, t.from, wv.expires, wv.at
+                        );
                     }
                     None => {
                         let _ = writeln!(o, "           compliance {} ({})", t.tag, t.from);

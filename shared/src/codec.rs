@@ -106,7 +106,13 @@ pub fn decode(bytes: &[u8]) -> Result<Bundle, DecodeError> {
     if r.pos != bytes.len() {
         return Err(r.err("trailing bytes after the bundle"));
     }
-    Ok(Bundle { node, policy, observe, interval_secs, resources })
+    Ok(Bundle {
+        node,
+        policy,
+        observe,
+        interval_secs,
+        resources,
+    })
 }
 
 const TAG_STR: u8 = 0;
@@ -193,7 +199,10 @@ struct Reader<'a> {
 
 impl<'a> Reader<'a> {
     fn err(&self, what: &'static str) -> DecodeError {
-        DecodeError { offset: self.pos, what }
+        DecodeError {
+            offset: self.pos,
+            what,
+        }
     }
 
     fn err_at(&self, offset: usize, what: &'static str) -> DecodeError {

@@ -50,15 +50,30 @@ pub struct AttrSpec {
 }
 
 const fn a(name: &'static str, ty: AttrType) -> AttrSpec {
-    AttrSpec { name, ty, required: false, server_only: false }
+    AttrSpec {
+        name,
+        ty,
+        required: false,
+        server_only: false,
+    }
 }
 
 const fn req(name: &'static str, ty: AttrType) -> AttrSpec {
-    AttrSpec { name, ty, required: true, server_only: false }
+    AttrSpec {
+        name,
+        ty,
+        required: true,
+        server_only: false,
+    }
 }
 
 const fn server(name: &'static str, ty: AttrType) -> AttrSpec {
-    AttrSpec { name, ty, required: false, server_only: true }
+    AttrSpec {
+        name,
+        ty,
+        required: false,
+        server_only: true,
+    }
 }
 
 /// The schema of one resource type.
@@ -82,8 +97,16 @@ impl KindSpec {
 }
 
 /// Keys every resource may carry; they are not attributes of the type.
-pub const COMMON_KEYS: &[&str] =
-    &["name", "type", "state", "when", "depends_on", "notify", "compliance", "dangerous"];
+pub const COMMON_KEYS: &[&str] = &[
+    "name",
+    "type",
+    "state",
+    "when",
+    "depends_on",
+    "notify",
+    "compliance",
+    "dangerous",
+];
 
 use AttrType::{Bool, Env, Int, List, Mode, Str};
 
@@ -105,13 +128,23 @@ static SPECS: [KindSpec; 9] = [
     },
     KindSpec {
         kind: ResourceKind::Directory,
-        attrs: &[a("path", Str), a("mode", Mode), a("owner", Str), a("group", Str)],
+        attrs: &[
+            a("path", Str),
+            a("mode", Mode),
+            a("owner", Str),
+            a("group", Str),
+        ],
         states: PRESENT_ABSENT,
         name_attr: "path",
     },
     KindSpec {
         kind: ResourceKind::Symlink,
-        attrs: &[a("path", Str), req("target", Str), a("owner", Str), a("group", Str)],
+        attrs: &[
+            a("path", Str),
+            req("target", Str),
+            a("owner", Str),
+            a("group", Str),
+        ],
         states: PRESENT_ABSENT,
         name_attr: "path",
     },
@@ -136,7 +169,12 @@ static SPECS: [KindSpec; 9] = [
     },
     KindSpec {
         kind: ResourceKind::Group,
-        attrs: &[a("groupname", Str), a("gid", Int), a("members", List), a("system", Bool)],
+        attrs: &[
+            a("groupname", Str),
+            a("gid", Int),
+            a("members", List),
+            a("system", Bool),
+        ],
         states: PRESENT_ABSENT,
         name_attr: "groupname",
     },
@@ -200,7 +238,10 @@ mod tests {
         for kind in ResourceKind::ALL {
             assert_eq!(spec(kind).kind, kind);
             let name_attr = spec(kind).name_attr;
-            assert!(name_attr.is_empty() || spec(kind).attr(name_attr).is_some(), "{kind}");
+            assert!(
+                name_attr.is_empty() || spec(kind).attr(name_attr).is_some(),
+                "{kind}"
+            );
         }
     }
 }

@@ -61,7 +61,10 @@ impl PublicKey {
 
     /// Parses the text form (surrounding whitespace is ignored).
     pub fn parse(text: &str) -> Result<PublicKey, KeyError> {
-        let hex_part = text.trim().strip_prefix("ed25519:").ok_or(KeyError::Prefix)?;
+        let hex_part = text
+            .trim()
+            .strip_prefix("ed25519:")
+            .ok_or(KeyError::Prefix)?;
         let bytes = hex::decode_array::<32>(hex_part).ok_or(KeyError::Hex)?;
         Ok(PublicKey(bytes))
     }
@@ -96,12 +99,17 @@ pub struct SigningKey {
 impl SigningKey {
     /// Derives the key pair from 32 secret random bytes.
     pub fn from_seed(seed: [u8; 32]) -> SigningKey {
-        SigningKey { pair: ed25519_compact::KeyPair::from_seed(ed25519_compact::Seed::new(seed)) }
+        SigningKey {
+            pair: ed25519_compact::KeyPair::from_seed(ed25519_compact::Seed::new(seed)),
+        }
     }
 
     /// Parses the text form of a key file.
     pub fn parse(text: &str) -> Result<SigningKey, KeyError> {
-        let hex_part = text.trim().strip_prefix("ed25519-seed:").ok_or(KeyError::Prefix)?;
+        let hex_part = text
+            .trim()
+            .strip_prefix("ed25519-seed:")
+            .ok_or(KeyError::Prefix)?;
         let seed = hex::decode_array::<32>(hex_part).ok_or(KeyError::Hex)?;
         Ok(SigningKey::from_seed(seed))
     }
@@ -155,7 +163,9 @@ pub enum KeyError {
 impl fmt::Display for KeyError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            KeyError::Prefix => f.write_str("key text must start with 'ed25519:' (public) or 'ed25519-seed:' (private)"),
+            KeyError::Prefix => f.write_str(
+                "key text must start with 'ed25519:' (public) or 'ed25519-seed:' (private)",
+            ),
             KeyError::Hex => f.write_str("key must be 64 hexadecimal digits after its prefix"),
         }
     }
@@ -236,7 +246,11 @@ pub fn verify_bundle(bytes: &[u8], trusted: &[PublicKey]) -> Result<VerifiedBund
         return Err(BundleError::BadSignature);
     }
     let bundle = codec::decode(payload).map_err(BundleError::Malformed)?;
-    Ok(VerifiedBundle { bundle, hash: BundleHash::of(payload), signer })
+    Ok(VerifiedBundle {
+        bundle,
+        hash: BundleHash::of(payload),
+        signer,
+    })
 }
 
 fn bundle_message(payload: &[u8]) -> Vec<u8> {
@@ -263,9 +277,18 @@ mod tests {
                 kind: ResourceKind::User,
                 name: "alice".to_string(),
                 attrs: vec![
-                    Attr { key: "groups".to_string(), value: AttrValue::List(vec!["sudo".to_string()]) },
-                    Attr { key: "password".to_string(), value: AttrValue::Sensitive(Sensitive::new("$6$x$y".to_string())) },
-                    Attr { key: "uid".to_string(), value: AttrValue::Int(-5) },
+                    Attr {
+                        key: "groups".to_string(),
+                        value: AttrValue::List(vec!["sudo".to_string()]),
+                    },
+                    Attr {
+                        key: "password".to_string(),
+                        value: AttrValue::Sensitive(Sensitive::new("$6$x$y".to_string())),
+                    },
+                    Attr {
+                        key: "uid".to_string(),
+                        value: AttrValue::Int(-5),
+                    },
                 ],
                 when: Some("has_command('sudo')".to_string()),
                 depends_on: vec!["group:sudo".to_string()],
@@ -300,7 +323,10 @@ mod tests {
         for i in 0..good.len() {
             let mut bad = good.clone();
             bad[i] ^= 0x01;
-            assert!(verify_bundle(&bad, &[k.public()]).is_err(), "flip at byte {i} accepted");
+            assert!(
+                verify_bundle(&bad, &[k.public()]).is_err(),
+                "flip at byte {i} accepted"
+            );
         }
     }
 
@@ -309,17 +335,29 @@ mod tests {
         let k = key(7);
         let good = k.sign_bundle(&sample());
         for len in 0..good.len() {
-            assert!(verify_bundle(&good[..len], &[k.public()]).is_err(), "truncated to {len} accepted");
+            assert!(
+                verify_bundle(&good[..len], &[k.public()]).is_err(),
+                "truncated to {len} accepted"
+            );
         }
-        assert_eq!(verify_bundle(&good, &[key(8).public()]).unwrap_err(), BundleError::UntrustedSigner(k.public()));
-        assert_eq!(verify_bundle(b"hello", &[k.public()]).unwrap_err(), BundleError::NotSigned);
+        assert_eq!(
+            verify_bundle(&good, &[key(8).public()]).unwrap_err(),
+            BundleError::UntrustedSigner(k.public())
+        );
+        assert_eq!(
+            verify_bundle(b"hello", &[k.public()]).unwrap_err(),
+            BundleError::NotSigned
+        );
     }
 
     #[test]
     fn decode_refuses_trailing_bytes() {
         let mut bytes = codec::encode(&sample());
         bytes.push(0);
-        assert_eq!(codec::decode(&bytes).unwrap_err().what, "trailing bytes after the bundle");
+        assert_eq!(
+            codec::decode(&bytes).unwrap_err().what,
+            "trailing bytes after the bundle"
+        );
     }
 
     #[test]

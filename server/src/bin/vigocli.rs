@@ -96,7 +96,12 @@ fn run(cli: Cli) -> Result<ExitCode> {
             let dir = dir.unwrap_or_else(|| PathBuf::from("."));
             let (config, diags) = load(&dir, secrets.as_deref())?;
             if json {
-                println!("{}", serde_json::to_string_pretty(&serde_json::json!({ "policy": config.hash, "diagnostics": diags }))?);
+                println!(
+                    "{}",
+                    serde_json::to_string_pretty(
+                        &serde_json::json!({ "policy": config.hash, "diagnostics": diags })
+                    )?
+                );
             } else {
                 print_diags(&config, &diags);
                 if diags.is_empty() {
@@ -106,27 +111,50 @@ fn run(cli: Cli) -> Result<ExitCode> {
                         config.modules.len(),
                         config.rules.len(),
                         config.waivers.len(),
-                        config.modules.values().map(|m| m.resources.len()).sum::<usize>()
+                        config
+                            .modules
+                            .values()
+                            .map(|m| m.resources.len())
+                            .sum::<usize>()
                     );
                 }
             }
-            Ok(if diags.is_empty() { ExitCode::SUCCESS } else { ExitCode::FAILURE })
+            Ok(if diags.is_empty() {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::FAILURE
+            })
         }
-        Command::Config(ConfigCommand::Compile { node, source, facts, out, key }) => {
+        Command::Config(ConfigCommand::Compile {
+            node,
+            source,
+            facts,
+            out,
+            key,
+        }) => {
             let (config, diags) = load(&source.config, source.secrets.as_deref())?;
             if !diags.is_empty() {
                 print_diags(&config, &diags);
-                bail!("the config has {} problem(s); fix them before compiling", diags.len());
+                bail!(
+                    "the config has {} problem(s); fix them before compiling",
+                    diags.len()
+                );
             }
             let facts = read_facts(facts.as_deref())?;
-            let compiled = compile::compile(&config, &node, facts.as_ref(), &vigo_server::date::today_utc())?;
+            let compiled = compile::compile(
+                &config,
+                &node,
+                facts.as_ref(),
+                &vigo_server::date::today_utc(),
+            )?;
             let key_path = match key {
                 Some(k) => k,
                 None => default_key_path()?,
             };
             let key = load_or_create_key(&key_path)?;
             let bytes = key.sign_bundle(&compiled.bundle);
-            write_file(&out, &bytes, 0o600).with_context(|| format!("writing the bundle to {}", out.display()))?;
+            write_file(&out, &bytes, 0o600)
+                .with_context(|| format!("writing the bundle to {}", out.display()))?;
             println!(
                 "wrote {} ({} resources, {} bytes, bundle {})\nsigned by {}; agents trust it with: vigo-agent apply --bundle {} --trust {}.pub",
                 out.display(),
@@ -139,14 +167,24 @@ fn run(cli: Cli) -> Result<ExitCode> {
             );
             Ok(ExitCode::SUCCESS)
         }
-        Command::Config(ConfigCommand::Trace { node, source, facts, json }) => {
+        Command::Config(ConfigCommand::Trace {
+            node,
+            source,
+            facts,
+            json,
+        }) => {
             let (config, diags) = load(&source.config, source.secrets.as_deref())?;
             if !diags.is_empty() {
                 print_diags(&config, &diags);
                 eprintln!("(tracing anyway; resources with problems show as skipped)\n");
             }
             let facts = read_facts(facts.as_deref())?;
-            let compiled = compile::compile(&config, &node, facts.as_ref(), &vigo_server::date::today_utc())?;
+            let compiled = compile::compile(
+                &config,
+                &node,
+                facts.as_ref(),
+                &vigo_server::date::today_utc(),
+            )?;
             if json {
                 println!("{}", serde_json::to_string_pretty(&compiled.trace)?);
             } else {
@@ -158,7 +196,8 @@ fn run(cli: Cli) -> Result<ExitCode> {
 }
 
 fn load(dir: &Path, secrets: Option<&Path>) -> Result<(Config, Vec<Diagnostic>)> {
-    let dir_abs = std::path::absolute(dir).with_context(|| format!("resolving {}", dir.display()))?;
+    let dir_abs =
+        std::path::absolute(dir).with_context(|| format!("resolving {}", dir.display()))?;
     let secrets = match secrets {
         Some(s) => std::path::absolute(s)?,
         None => dir_abs.parent().unwrap_or(Path::new("/")).join("secrets"),
@@ -187,34 +226,47 @@ fn print_diags(config: &Config, diags: &[Diagnostic]) {
 
 fn read_facts(path: Option<&Path>) -> Result<Option<Facts>> {
     let Some(path) = path else { return Ok(None) };
-    let text = std::fs::read_to_string(path).with_context(|| format!("reading facts from {}", path.display()))?;
-    let facts = compile::facts_from_json(&text).map_err(anyhow::Error::msg).with_context(|| format!("in {}", path.display()))?;
+    let text = std::fs::read_to_string(path)
+        .with_context(|| format!("reading facts from {}", path.display()))?;
+    let facts = compile::facts_from_json(&text)
+        .map_err(anyhow::Error::msg)
+        .with_context(|| format!("in {}", path.display()))?;
     Ok(Some(facts))
 }
 
 fn default_key_path() -> Result<PathBuf> {
     let base = match std::env::var_os("XDG_CONFIG_HOME") {
         Some(x) if !x.is_empty() => PathBuf::from(x),
-        _ => PathBuf::from(std::env::var_os("HOME").context("HOME is not set; pass --key")?).join(".config"),
+        _ => PathBuf::from(std::env::var_os("HOME").context("HOME is not set; pass --key")?)
+            .join(".config"),
     };
     Ok(base.join("vigo").join("bundle-signing.key"))
 }
 
 fn load_or_create_key(path: &Path) -> Result<SigningKey> {
     if path.exists() {
-        let text = std::fs::read_to_string(path).with_context(|| format!("reading key {}", path.display()))?;
-        return SigningKey::parse(&text).map_err(|e| anyhow::anyhow!("key {}: {e}", path.display()));
+        let text = std::fs::read_to_string(path)
+            .with_context(|| format!("reading key {}", path.display()))?;
+        return SigningKey::parse(&text)
+            .map_err(|e| anyhow::anyhow!("key {}: {e}", path.display()));
     }
     let mut seed = [0u8; 32];
-    getrandom::fill(&mut seed).map_err(|e| anyhow::anyhow!("no system randomness for a new key: {e}"))?;
+    getrandom::fill(&mut seed)
+        .map_err(|e| anyhow::anyhow!("no system randomness for a new key: {e}"))?;
     let key = SigningKey::from_seed(seed);
     if let Some(parent) = path.parent() {
-        std::fs::create_dir_all(parent).with_context(|| format!("creating {}", parent.display()))?;
+        std::fs::create_dir_all(parent)
+            .with_context(|| format!("creating {}", parent.display()))?;
     }
-    write_file(path, key.to_file_text().as_bytes(), 0o600).with_context(|| format!("writing key {}", path.display()))?;
+    write_file(path, key.to_file_text().as_bytes(), 0o600)
+        .with_context(|| format!("writing key {}", path.display()))?;
     let pub_path = PathBuf::from(format!("{}.pub", path.display()));
     write_file(&pub_path, format!("{}\n", key.public()).as_bytes(), 0o644)?;
-    eprintln!("created signing key {} (public key {})", path.display(), pub_path.display());
+    eprintln!(
+        "created signing key {} (public key {})",
+        path.display(),
+        pub_path.display()
+    );
     Ok(key)
 }
 
@@ -224,7 +276,11 @@ fn write_file(path: &Path, bytes: &[u8], mode: u32) -> Result<()> {
     use std::io::Write;
     use std::os::unix::fs::OpenOptionsExt;
     let tmp = PathBuf::from(format!("{}.tmp{}", path.display(), std::process::id()));
-    let mut f = std::fs::OpenOptions::new().write(true).create_new(true).mode(mode).open(&tmp)?;
+    let mut f = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(mode)
+        .open(&tmp)?;
     f.write_all(bytes)?;
     f.sync_all()?;
     std::fs::rename(&tmp, path)?;

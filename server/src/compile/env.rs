@@ -26,7 +26,9 @@ pub fn to_when(v: &VarValue) -> Option<Value> {
         VarValue::Int(i) => Value::Int(*i),
         VarValue::Bool(b) => Value::Bool(*b),
         VarValue::Float(f) => Value::Str(f.clone()),
-        VarValue::List(items) => Value::List(items.iter().map(to_when).collect::<Option<Vec<_>>>()?),
+        VarValue::List(items) => {
+            Value::List(items.iter().map(to_when).collect::<Option<Vec<_>>>()?)
+        }
         VarValue::Null | VarValue::Map(_) | VarValue::Secret(_) => return None,
     })
 }

@@ -20,7 +20,10 @@ use vigo_shared::when::{self, Partial, Side};
 
 use crate::config::check::module_closure;
 use crate::config::model::{AttrSrc, Cond, Config, Module, ResourceDef, VarValue};
-use crate::trace::{CondTrace, ModuleTrace, ResourceTrace, RuleTrace, TagTrace, TemplateUse, TermTrace, Trace, VarLayer, VarTrace, WaiverTrace};
+use crate::trace::{
+    CondTrace, ModuleTrace, ResourceTrace, RuleTrace, TagTrace, TemplateUse, TermTrace, Trace,
+    VarLayer, VarTrace, WaiverTrace,
+};
 use env::ServerEnv;
 
 /// A node's facts as the server holds them (from `vigo-agent facts --json`).
@@ -30,7 +33,9 @@ pub type Facts = BTreeMap<String, VarValue>;
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum CompileError {
     /// Two included modules define the same resource.
-    #[error("resource `{id}` is defined twice for node {node}: at {first} and at {second}; remove one or give them different names")]
+    #[error(
+        "resource `{id}` is defined twice for node {node}: at {first} and at {second}; remove one or give them different names"
+    )]
     Duplicate {
         /// The node.
         node: String,
@@ -64,7 +69,8 @@ pub struct Compiled {
 
 /// Parses `vigo-agent facts --json` output.
 pub fn facts_from_json(text: &str) -> Result<Facts, String> {
-    let value: serde_json::Value = serde_json::from_str(text).map_err(|e| format!("facts are not valid JSON: {e}"))?;
+    let value: serde_json::Value =
+        serde_json::from_str(text).map_err(|e| format!("facts are not valid JSON: {e}"))?;
     let serde_json::Value::Object(map) = value else {
         return Err("facts must be a JSON object of name: value".into());
     };
@@ -81,7 +87,9 @@ fn from_json(v: serde_json::Value) -> VarValue {
         },
         serde_json::Value::String(s) => VarValue::Str(s),
         serde_json::Value::Array(a) => VarValue::List(a.into_iter().map(from_json).collect()),
-        serde_json::Value::Object(o) => VarValue::Map(o.into_iter().map(|(k, v)| (k, from_json(v))).collect()),
+        serde_json::Value::Object(o) => {
+            VarValue::Map(o.into_iter().map(|(k, v)| (k, from_json(v))).collect())
+        }
     }
 }
 
@@ -94,13 +102,27 @@ pub fn show(v: &VarValue) -> String {
         VarValue::Float(f) => f.clone(),
         VarValue::Bool(b) => b.to_string(),
         VarValue::Secret(r) => r.to_string(),
-        VarValue::List(items) => format!("[{}]", items.iter().map(show).collect::<Vec<_>>().join(", ")),
-        VarValue::Map(m) => format!("{{{}}}", m.iter().map(|(k, v)| format!("{k}: {}", show(v))).collect::<Vec<_>>().join(", ")),
+        VarValue::List(items) => format!(
+            "[{}]",
+            items.iter().map(show).collect::<Vec<_>>().join(", ")
+        ),
+        VarValue::Map(m) => format!(
+            "{{{}}}",
+            m.iter()
+                .map(|(k, v)| format!("{k}: {}", show(v)))
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
     }
 }
 
 /// Compiles the bundle of `node`. `today` (`YYYY-MM-DD`) decides which waivers expired.
-pub fn compile(config: &Config, node: &str, facts: Option<&Facts>, today: &str) -> Result<Compiled, CompileError> {
+pub fn compile(
+    config: &Config,
+    node: &str,
+    facts: Option<&Facts>,
+    today: &str,
+) -> Result<Compiled, CompileError> {
     // Node rules.
     let mut rules = Vec::new();
     let mut matched = Vec::new();
@@ -109,25 +131,44 @@ pub fn compile(config: &Config, node: &str, facts: Option<&Facts>, today: &str) 
         if is_match {
             matched.push(rule);
         }
-        rules.push(RuleTrace { name: rule.name.clone(), at: rule.span.clone(), priority: rule.priority, matched: is_match, why });
+        rules.push(RuleTrace {
+            name: rule.name.clone(),
+            at: rule.span.clone(),
+            priority: rule.priority,
+            matched: is_match,
+            why,
+        });
     }
 
     // Modules.
-    let closure = module_closure(config, matched.iter().flat_map(|r| r.modules.iter().map(|m| m.name.as_str())));
+    let closure = module_closure(
+        config,
+        matched
+            .iter()
+            .flat_map(|r| r.modules.iter().map(|m| m.name.as_str())),
+    );
     let mut via: BTreeMap<&str, Vec<String>> = BTreeMap::new();
     for rule in &matched {
         for m in &rule.modules {
-            via.entry(&m.name).or_default().push(format!("rule {} ({})", rule.name, m.span));
+            via.entry(&m.name)
+                .or_default()
+                .push(format!("rule {} ({})", rule.name, m.span));
         }
     }
     for m in &closure {
         for d in &m.depends_on {
-            via.entry(&d.name).or_default().push(format!("dependency of {} ({})", m.name, d.span));
+            via.entry(&d.name)
+                .or_default()
+                .push(format!("dependency of {} ({})", m.name, d.span));
         }
     }
     let modules: Vec<ModuleTrace> = closure
         .iter()
-        .map(|m| ModuleTrace { name: m.name.clone(), at: m.span.clone(), via: via.remove(m.name.as_str()).unwrap_or_default() })
+        .map(|m| ModuleTrace {
+            name: m.name.clone(),
+            at: m.span.clone(),
+            via: via.remove(m.name.as_str()).unwrap_or_default(),
+        })
         .collect();
 
     // Settings.
@@ -142,7 +183,9 @@ pub fn compile(config: &Config, node: &str, facts: Option<&Facts>, today: &str) 
     let mut module_vars: BTreeMap<&str, BTreeMap<String, VarValue>> = BTreeMap::new();
     for m in &closure {
         let mut vars: BTreeMap<String, VarValue> = BTreeMap::new();
-        let layers = std::iter::once(&m.vars).chain(std::iter::once(&config.settings.vars)).chain(matched.iter().map(|r| &r.vars));
+        let layers = std::iter::once(&m.vars)
+            .chain(std::iter::once(&config.settings.vars))
+            .chain(matched.iter().map(|r| &r.vars));
         for layer in layers {
             for (k, def) in layer {
                 vars.insert(k.clone(), def.value.clone());
@@ -153,11 +196,19 @@ pub fn compile(config: &Config, node: &str, facts: Option<&Facts>, today: &str) 
     let vars = var_traces(config, &closure, &matched);
 
     // Resources in apply order.
-    let ordered = order::order_resources(&closure).map_err(|cycle| CompileError::Cycle { node: node.to_string(), cycle })?;
+    let ordered = order::order_resources(&closure).map_err(|cycle| CompileError::Cycle {
+        node: node.to_string(),
+        cycle,
+    })?;
     let mut seen: BTreeMap<String, &ResourceDef> = BTreeMap::new();
     for (_, r) in &ordered {
         if let Some(first) = seen.insert(r.id(), r) {
-            return Err(CompileError::Duplicate { node: node.into(), id: r.id(), first: first.span.to_string(), second: r.span.to_string() });
+            return Err(CompileError::Duplicate {
+                node: node.into(),
+                id: r.id(),
+                first: first.span.to_string(),
+                second: r.span.to_string(),
+            });
         }
     }
 
@@ -204,60 +255,133 @@ pub fn compile(config: &Config, node: &str, facts: Option<&Facts>, today: &str) 
         resources: traces,
         bundle_hash: hash.to_string(),
     };
-    Ok(Compiled { bundle, hash, trace })
+    Ok(Compiled {
+        bundle,
+        hash,
+        trace,
+    })
 }
 
-fn rule_matches(config: &Config, rule: &crate::config::model::NodeRule, node: &str, facts: Option<&Facts>) -> (bool, String) {
+fn rule_matches(
+    config: &Config,
+    rule: &crate::config::model::NodeRule,
+    node: &str,
+    facts: Option<&Facts>,
+) -> (bool, String) {
     let Some(p) = rule.patterns.iter().find(|p| glob_match(&p.name, node)) else {
         let globs: Vec<&str> = rule.patterns.iter().map(|p| p.name.as_str()).collect();
         return (false, format!("no glob matches ({})", globs.join(", ")));
     };
-    let Some(cond) = &rule.when else { return (true, format!("matches `{}`", p.name)) };
-    let vars: BTreeMap<String, VarValue> = config.settings.vars.iter().map(|(k, v)| (k.clone(), v.value.clone())).collect();
-    let env = ServerEnv { node, facts, vars: &vars };
-    let Some(expr) = &cond.expr else { return (false, "its `when` does not parse".into()) };
+    let Some(cond) = &rule.when else {
+        return (true, format!("matches `{}`", p.name));
+    };
+    let vars: BTreeMap<String, VarValue> = config
+        .settings
+        .vars
+        .iter()
+        .map(|(k, v)| (k.clone(), v.value.clone()))
+        .collect();
+    let env = ServerEnv {
+        node,
+        facts,
+        vars: &vars,
+    };
+    let Some(expr) = &cond.expr else {
+        return (false, "its `when` does not parse".into());
+    };
     match when::partial_eval(expr, &env) {
         Ok(Partial::Known(true)) => (true, format!("matches `{}` and `{}`", p.name, cond.text)),
-        Ok(Partial::Known(false)) => (false, format!("matches `{}` but `{}` is false", p.name, cond.text)),
-        Ok(Partial::Residual(_)) => (false, format!("matches `{}` but `{}` needs the node's facts (give --facts)", p.name, cond.text)),
-        Err(e) => (false, format!("matches `{}` but `{}` failed: {e}", p.name, cond.text)),
+        Ok(Partial::Known(false)) => (
+            false,
+            format!("matches `{}` but `{}` is false", p.name, cond.text),
+        ),
+        Ok(Partial::Residual(_)) => (
+            false,
+            format!(
+                "matches `{}` but `{}` needs the node's facts (give --facts)",
+                p.name, cond.text
+            ),
+        ),
+        Err(e) => (
+            false,
+            format!("matches `{}` but `{}` failed: {e}", p.name, cond.text),
+        ),
     }
 }
 
-fn var_traces(config: &Config, closure: &[&Module], matched: &[&crate::config::model::NodeRule]) -> Vec<VarTrace> {
+fn var_traces(
+    config: &Config,
+    closure: &[&Module],
+    matched: &[&crate::config::model::NodeRule],
+) -> Vec<VarTrace> {
     let mut out: BTreeMap<String, Vec<VarLayer>> = BTreeMap::new();
     for m in closure {
         for (k, d) in &m.vars {
-            out.entry(k.clone()).or_default().push(VarLayer { layer: format!("module {} (default)", m.name), value: show(&d.value), at: d.span.clone() });
+            out.entry(k.clone()).or_default().push(VarLayer {
+                layer: format!("module {} (default)", m.name),
+                value: show(&d.value),
+                at: d.span.clone(),
+            });
         }
     }
     for (k, d) in &config.settings.vars {
-        out.entry(k.clone()).or_default().push(VarLayer { layer: "vigo.yaml".into(), value: show(&d.value), at: d.span.clone() });
+        out.entry(k.clone()).or_default().push(VarLayer {
+            layer: "vigo.yaml".into(),
+            value: show(&d.value),
+            at: d.span.clone(),
+        });
     }
     for r in matched {
         for (k, d) in &r.vars {
-            out.entry(k.clone()).or_default().push(VarLayer { layer: format!("rule {}", r.name), value: show(&d.value), at: d.span.clone() });
+            out.entry(k.clone()).or_default().push(VarLayer {
+                layer: format!("rule {}", r.name),
+                value: show(&d.value),
+                at: d.span.clone(),
+            });
         }
     }
     out.into_iter()
         .map(|(name, layers)| {
             let value = layers.last().map(|l| l.value.clone()).unwrap_or_default();
-            VarTrace { name, value, layers }
+            VarTrace {
+                name,
+                value,
+                layers,
+            }
         })
         .collect()
 }
 
-fn cond_trace(scope: &str, cond: &Cond, env: &ServerEnv<'_>) -> (CondTrace, Result<Partial, String>) {
-    let mut t = CondTrace { scope: scope.into(), expr: cond.text.clone(), at: cond.span.clone(), terms: Vec::new(), outcome: String::new(), residual: None };
+fn cond_trace(
+    scope: &str,
+    cond: &Cond,
+    env: &ServerEnv<'_>,
+) -> (CondTrace, Result<Partial, String>) {
+    let mut t = CondTrace {
+        scope: scope.into(),
+        expr: cond.text.clone(),
+        at: cond.span.clone(),
+        terms: Vec::new(),
+        outcome: String::new(),
+        residual: None,
+    };
     let Some(expr) = &cond.expr else {
         t.outcome = "error".into();
         return (t, Err(format!("condition `{}` does not parse", cond.text)));
     };
     t.terms = when::terms(expr)
         .into_iter()
-        .map(|term| TermTrace { term: term.text, side: if term.side == Side::Server { "server".into() } else { "agent".into() } })
+        .map(|term| TermTrace {
+            term: term.text,
+            side: if term.side == Side::Server {
+                "server".into()
+            } else {
+                "agent".into()
+            },
+        })
         .collect();
-    let result = when::partial_eval(expr, env).map_err(|e| format!("condition `{}`: {e}", cond.text));
+    let result =
+        when::partial_eval(expr, env).map_err(|e| format!("condition `{}`: {e}", cond.text));
     t.outcome = match &result {
         Ok(Partial::Known(b)) => b.to_string(),
         Ok(Partial::Residual(r)) => {
@@ -269,7 +393,13 @@ fn cond_trace(scope: &str, cond: &Cond, env: &ServerEnv<'_>) -> (CondTrace, Resu
     (t, result)
 }
 
-fn compile_resource(config: &Config, m: &Module, r: &ResourceDef, env: &ServerEnv<'_>, today: &str) -> (Option<Resource>, ResourceTrace) {
+fn compile_resource(
+    config: &Config,
+    m: &Module,
+    r: &ResourceDef,
+    env: &ServerEnv<'_>,
+    today: &str,
+) -> (Option<Resource>, ResourceTrace) {
     let mut trace = ResourceTrace {
         id: r.id(),
         module: m.name.clone(),
@@ -292,14 +422,21 @@ fn compile_resource(config: &Config, m: &Module, r: &ResourceDef, env: &ServerEn
             Ok(Partial::Known(true)) => {}
             Ok(Partial::Known(false)) => {
                 trace.status = "excluded".into();
-                trace.reason = Some(format!("{scope} condition `{}` is false for this node", cond.text));
+                trace.reason = Some(format!(
+                    "{scope} condition `{}` is false for this node",
+                    cond.text
+                ));
             }
             Ok(Partial::Residual(e)) => residuals.push(e.to_string()),
             Err(e) => skip = skip.or(Some(e)),
         }
     }
 
-    let mut tags: Vec<(String, &str)> = m.compliance.iter().map(|t| (t.name.clone(), "module")).collect();
+    let mut tags: Vec<(String, &str)> = m
+        .compliance
+        .iter()
+        .map(|t| (t.name.clone(), "module"))
+        .collect();
     for t in &r.compliance {
         if !tags.iter().any(|(n, _)| *n == t.name) {
             tags.push((t.name.clone(), "resource"));
@@ -338,7 +475,13 @@ fn compile_resource(config: &Config, m: &Module, r: &ResourceDef, env: &ServerEn
     let when = match residuals.len() {
         0 => None,
         1 => residuals.pop(),
-        _ => Some(residuals.iter().map(|r| format!("({r})")).collect::<Vec<_>>().join(" && ")),
+        _ => Some(
+            residuals
+                .iter()
+                .map(|r| format!("({r})"))
+                .collect::<Vec<_>>()
+                .join(" && "),
+        ),
     };
     let resource = Resource {
         kind: r.kind,
@@ -358,42 +501,79 @@ fn compile_resource(config: &Config, m: &Module, r: &ResourceDef, env: &ServerEn
 
 /// The waiver of `tag` covering `node`: a current one if there is any, else an expired one
 /// (which the trace shows as expired).
-fn waiver_for<'a>(config: &'a Config, tag: &str, node: &str, today: &str) -> Option<&'a crate::config::model::Waiver> {
-    let mut covering = config.waivers.iter().filter(|w| w.tag == tag && glob_match(&w.nodes, node));
+fn waiver_for<'a>(
+    config: &'a Config,
+    tag: &str,
+    node: &str,
+    today: &str,
+) -> Option<&'a crate::config::model::Waiver> {
+    let mut covering = config
+        .waivers
+        .iter()
+        .filter(|w| w.tag == tag && glob_match(&w.nodes, node));
     let all: Vec<_> = covering.by_ref().collect();
-    all.iter().find(|w| w.expires.as_str() >= today).or(all.first()).copied()
+    all.iter()
+        .find(|w| w.expires.as_str() >= today)
+        .or(all.first())
+        .copied()
 }
 
-fn compile_attrs(config: &Config, r: &ResourceDef, env: &ServerEnv<'_>, used: &mut Vec<TemplateUse>) -> Result<Vec<Attr>, String> {
+fn compile_attrs(
+    config: &Config,
+    r: &ResourceDef,
+    env: &ServerEnv<'_>,
+    used: &mut Vec<TemplateUse>,
+) -> Result<Vec<Attr>, String> {
     let spec = schema::spec(r.kind);
     let mut attrs: BTreeMap<String, AttrValue> = BTreeMap::new();
     for (key, def) in &r.attrs {
         let value = match (&def.value, key.as_str()) {
             (AttrSrc::Str(path), "source") => {
                 let file = config.dir.join(path);
-                let text = std::fs::read_to_string(&file).map_err(|e| format!("cannot read `source: {path}`: {e}"))?;
+                let text = std::fs::read_to_string(&file)
+                    .map_err(|e| format!("cannot read `source: {path}`: {e}"))?;
                 attrs.insert("content".into(), AttrValue::Str(text));
                 continue;
             }
             (AttrSrc::Str(tpl), "content") => {
                 let facts = env.facts.cloned().unwrap_or_default();
-                let scope = template::Scope { vars: env.vars, facts: &facts, node: env.node, secrets: &config.secrets };
-                let out = template::render(tpl, &scope).map_err(|e| format!("template in `content` ({}): {e}", def.span))?;
-                used.extend(out.used.into_iter().map(|u| TemplateUse { path: u.path, value: u.shown }));
-                if out.sensitive { AttrValue::Sensitive(Sensitive::new(out.text)) } else { AttrValue::Str(out.text) }
+                let scope = template::Scope {
+                    vars: env.vars,
+                    facts: &facts,
+                    node: env.node,
+                    secrets: &config.secrets,
+                };
+                let out = template::render(tpl, &scope)
+                    .map_err(|e| format!("template in `content` ({}): {e}", def.span))?;
+                used.extend(out.used.into_iter().map(|u| TemplateUse {
+                    path: u.path,
+                    value: u.shown,
+                }));
+                if out.sensitive {
+                    AttrValue::Sensitive(Sensitive::new(out.text))
+                } else {
+                    AttrValue::Str(out.text)
+                }
             }
             (AttrSrc::Str(s), _) => AttrValue::Str(s.clone()),
             (AttrSrc::Int(i), _) => AttrValue::Int(*i),
             (AttrSrc::Bool(b), _) => AttrValue::Bool(*b),
             (AttrSrc::List(l), _) => AttrValue::List(l.clone()),
             (AttrSrc::Secret(reference), _) => {
-                let secret = config.secrets.get(reference).ok_or_else(|| format!("{reference} is not resolved"))?;
+                let secret = config
+                    .secrets
+                    .get(reference)
+                    .ok_or_else(|| format!("{reference} is not resolved"))?;
                 if r.kind == ResourceKind::User && key == "password" {
                     let user = match r.attrs.get("username").map(|a| &a.value) {
                         Some(AttrSrc::Str(u)) => u.as_str(),
                         _ => r.name.as_str(),
                     };
-                    AttrValue::Sensitive(Sensitive::new(crate::crypt::hash_password(secret.expose(), env.node, user)?))
+                    AttrValue::Sensitive(Sensitive::new(crate::crypt::hash_password(
+                        secret.expose(),
+                        env.node,
+                        user,
+                    )?))
                 } else {
                     AttrValue::Sensitive(Sensitive::new(secret.expose().to_string()))
                 }
@@ -404,10 +584,13 @@ fn compile_attrs(config: &Config, r: &ResourceDef, env: &ServerEnv<'_>, used: &m
     if !spec.name_attr.is_empty() && !attrs.contains_key(spec.name_attr) {
         attrs.insert(spec.name_attr.into(), AttrValue::Str(r.name.clone()));
     }
-    if !attrs.contains_key("state") {
-        if let Some(default) = spec.states.first() {
-            attrs.insert("state".into(), AttrValue::Str((*default).into()));
-        }
+    if !attrs.contains_key("state")
+        && let Some(default) = spec.states.first()
+    {
+        attrs.insert("state".into(), AttrValue::Str((*default).into()));
     }
-    Ok(attrs.into_iter().map(|(key, value)| Attr { key, value }).collect())
+    Ok(attrs
+        .into_iter()
+        .map(|(key, value)| Attr { key, value })
+        .collect())
 }

@@ -13,7 +13,9 @@ use crate::config::model::{Module, ResourceDef};
 /// The resources of `modules` (given dependencies first) in apply order, or the ids along
 /// one dependency cycle. References to resources outside the set are ignored here (the
 /// loader reports them).
-pub fn order_resources<'a>(modules: &[&'a Module]) -> Result<Vec<(&'a Module, &'a ResourceDef)>, Vec<String>> {
+pub fn order_resources<'a>(
+    modules: &[&'a Module],
+) -> Result<Vec<(&'a Module, &'a ResourceDef)>, Vec<String>> {
     // Nodes: resources first, then one "module done" node per module, which depends on all
     // of that module's resources and is depended on by the resources of its dependents.
     let mut items: Vec<(&Module, &ResourceDef)> = Vec::new();
@@ -23,7 +25,11 @@ pub fn order_resources<'a>(modules: &[&'a Module]) -> Result<Vec<(&'a Module, &'
         }
     }
     let n = items.len();
-    let module_node: BTreeMap<&str, usize> = modules.iter().enumerate().map(|(i, m)| (m.name.as_str(), n + i)).collect();
+    let module_node: BTreeMap<&str, usize> = modules
+        .iter()
+        .enumerate()
+        .map(|(i, m)| (m.name.as_str(), n + i))
+        .collect();
     let total = n + modules.len();
     let mut index: BTreeMap<String, usize> = BTreeMap::new();
     for (i, (_, r)) in items.iter().enumerate() {
@@ -55,7 +61,10 @@ pub fn order_resources<'a>(modules: &[&'a Module]) -> Result<Vec<(&'a Module, &'
             indegree[i] += 1;
         }
     }
-    let mut ready: BinaryHeap<Reverse<usize>> = (0..total).filter(|&i| indegree[i] == 0).map(Reverse).collect();
+    let mut ready: BinaryHeap<Reverse<usize>> = (0..total)
+        .filter(|&i| indegree[i] == 0)
+        .map(Reverse)
+        .collect();
     let mut out = Vec::with_capacity(n);
     let mut done = 0;
     while let Some(Reverse(i)) = ready.pop() {
@@ -81,7 +90,9 @@ pub fn order_resources<'a>(modules: &[&'a Module]) -> Result<Vec<(&'a Module, &'
             format!("module:{}", modules[i - n].name)
         }
     };
-    let Some(mut at) = (0..total).find(|&i| indegree[i] > 0) else { return Ok(out) };
+    let Some(mut at) = (0..total).find(|&i| indegree[i] > 0) else {
+        return Ok(out);
+    };
     let mut path: Vec<usize> = Vec::new();
     loop {
         if let Some(pos) = path.iter().position(|&p| p == at) {

@@ -47,7 +47,10 @@ pub struct Rendered {
 
 /// Checks template syntax only.
 pub fn check_syntax(src: &str) -> Result<(), String> {
-    Engine::new().compile(src).map(|_| ()).map_err(|e| one_line(&e))
+    Engine::new()
+        .compile(src)
+        .map(|_| ())
+        .map_err(|e| one_line(&e))
 }
 
 /// Renders `src` in `scope`. Errors name the problem but never include a secret's value.
@@ -62,7 +65,10 @@ pub fn render(src: &str, scope: &Scope<'_>) -> Result<Rendered, String> {
             let path_text = path_text(path);
             let mut used = used.borrow_mut();
             if !used.iter().any(|u| u.path == path_text) {
-                used.push(Used { path: path_text, shown });
+                used.push(Used {
+                    path: path_text,
+                    shown,
+                });
             }
             if secret {
                 *sensitive.borrow_mut() = true;
@@ -71,7 +77,11 @@ pub fn render(src: &str, scope: &Scope<'_>) -> Result<Rendered, String> {
         })
         .to_string()
         .map_err(|e| one_line(&e))?;
-    Ok(Rendered { text, used: used.into_inner(), sensitive: sensitive.into_inner() })
+    Ok(Rendered {
+        text,
+        used: used.into_inner(),
+        sensitive: sensitive.into_inner(),
+    })
 }
 
 /// The `vars.*`, `facts.*` and `node.*` paths a template mentions, found by reading its
@@ -113,7 +123,9 @@ fn scan_tag(tag: &str, out: &mut Vec<String>) {
             word.push(c);
         } else {
             let w = std::mem::take(&mut word);
-            let rooted = ["vars.", "facts.", "node."].iter().any(|p| w.starts_with(p));
+            let rooted = ["vars.", "facts.", "node."]
+                .iter()
+                .any(|p| w.starts_with(p));
             if rooted && !out.contains(&w) {
                 out.push(w);
             }
@@ -145,16 +157,26 @@ fn lookup(path: &[ValueMember<'_>], scope: &Scope<'_>) -> Result<(Value, String,
     let (root, rest) = match key(0) {
         Some("node") => {
             return match key(1) {
-                Some("name") if path.len() == 2 => Ok((Value::String(scope.node.into()), scope.node.into(), false)),
+                Some("name") if path.len() == 2 => {
+                    Ok((Value::String(scope.node.into()), scope.node.into(), false))
+                }
                 _ => Err("`node` has only `node.name`".into()),
             };
         }
         Some("vars") => (scope.vars, &path[1..]),
         Some("facts") => (scope.facts, &path[1..]),
-        _ => return Err(format!("unknown name `{}`: templates read vars.*, facts.* and node.name", path_text(path))),
+        _ => {
+            return Err(format!(
+                "unknown name `{}`: templates read vars.*, facts.* and node.name",
+                path_text(path)
+            ));
+        }
     };
     let Some(ValueAccess::Key(first)) = rest.first().map(|m| m.access) else {
-        return Err(format!("`{}` needs a name after it, such as vars.ntp_servers", path_text(path)));
+        return Err(format!(
+            "`{}` needs a name after it, such as vars.ntp_servers",
+            path_text(path)
+        ));
     };
     let mut current = root
         .get(first)
@@ -179,8 +201,15 @@ fn to_upon(v: &VarValue, scope: &Scope<'_>) -> Result<(Value, String, bool), Str
         VarValue::Float(f) => (Value::Float(f.parse().unwrap_or(0.0)), f.clone(), false),
         VarValue::Bool(b) => (Value::Bool(*b), b.to_string(), false),
         VarValue::Secret(r) => {
-            let secret = scope.secrets.get(r).ok_or_else(|| format!("{r} is not resolved"))?;
-            (Value::String(secret.expose().to_string()), r.to_string(), true)
+            let secret = scope
+                .secrets
+                .get(r)
+                .ok_or_else(|| format!("{r} is not resolved"))?;
+            (
+                Value::String(secret.expose().to_string()),
+                r.to_string(),
+                true,
+            )
         }
         VarValue::List(items) => {
             let mut out = Vec::new();
@@ -220,10 +249,20 @@ mod tests {
     use super::*;
     use crate::secrets::{SecretRef, secret_from_parts};
 
-    fn scope_parts() -> (BTreeMap<String, VarValue>, BTreeMap<String, VarValue>, BTreeMap<SecretRef, Secret>) {
+    fn scope_parts() -> (
+        BTreeMap<String, VarValue>,
+        BTreeMap<String, VarValue>,
+        BTreeMap<SecretRef, Secret>,
+    ) {
         let r = SecretRef::parse("db/pw").unwrap();
         let mut vars = BTreeMap::new();
-        vars.insert("ntp".into(), VarValue::List(vec![VarValue::Str("a.pool".into()), VarValue::Str("b.pool".into())]));
+        vars.insert(
+            "ntp".into(),
+            VarValue::List(vec![
+                VarValue::Str("a.pool".into()),
+                VarValue::Str("b.pool".into()),
+            ]),
+        );
         vars.insert("db_pw".into(), VarValue::Secret(r.clone()));
         vars.insert("port".into(), VarValue::Int(5432));
         let mut facts = BTreeMap::new();
@@ -236,9 +275,17 @@ mod tests {
     #[test]
     fn renders_and_records_what_it_read() {
         let (vars, facts, secrets) = scope_parts();
-        let scope = Scope { vars: &vars, facts: &facts, node: "web01", secrets: &secrets };
+        let scope = Scope {
+            vars: &vars,
+            facts: &facts,
+            node: "web01",
+            secrets: &secrets,
+        };
         let out = render("{% for s in vars.ntp %}server {{ s }}\n{% endfor %}# {{ node.name }} on {{ facts.os }}:{{ vars.port }}\n", &scope).unwrap();
-        assert_eq!(out.text, "server a.pool\nserver b.pool\n# web01 on debian:5432\n");
+        assert_eq!(
+            out.text,
+            "server a.pool\nserver b.pool\n# web01 on debian:5432\n"
+        );
         let paths: Vec<&str> = out.used.iter().map(|u| u.path.as_str()).collect();
         assert_eq!(paths, ["vars.ntp", "node.name", "facts.os", "vars.port"]);
         assert!(!out.sensitive);
@@ -247,17 +294,33 @@ mod tests {
     #[test]
     fn secrets_mark_the_output_sensitive_and_show_as_references() {
         let (vars, facts, secrets) = scope_parts();
-        let scope = Scope { vars: &vars, facts: &facts, node: "web01", secrets: &secrets };
+        let scope = Scope {
+            vars: &vars,
+            facts: &facts,
+            node: "web01",
+            secrets: &secrets,
+        };
         let out = render("password={{ vars.db_pw }}\n", &scope).unwrap();
         assert_eq!(out.text, "password=s3cr3t\n");
         assert!(out.sensitive);
-        assert_eq!(out.used, vec![Used { path: "vars.db_pw".into(), shown: "secret:db/pw".into() }]);
+        assert_eq!(
+            out.used,
+            vec![Used {
+                path: "vars.db_pw".into(),
+                shown: "secret:db/pw".into()
+            }]
+        );
     }
 
     #[test]
     fn errors() {
         let (vars, facts, secrets) = scope_parts();
-        let scope = Scope { vars: &vars, facts: &facts, node: "web01", secrets: &secrets };
+        let scope = Scope {
+            vars: &vars,
+            facts: &facts,
+            node: "web01",
+            secrets: &secrets,
+        };
         assert!(check_syntax("{{ vars.x ").is_err());
         let err = render("{{ vars.missing }}", &scope).unwrap_err();
         assert!(err.contains("vars.missing"), "{err}");
@@ -266,6 +329,9 @@ mod tests {
     #[test]
     fn static_scan_finds_rooted_paths() {
         let src = "{% if vars.enabled %}{{ vars.ntp.servers }} '{{ \"vars.not\" }}' {{ facts.os }}{% endif %} {x}";
-        assert_eq!(used_paths(src), ["vars.enabled", "vars.ntp.servers", "facts.os"]);
+        assert_eq!(
+            used_paths(src),
+            ["vars.enabled", "vars.ntp.servers", "facts.os"]
+        );
     }
 }

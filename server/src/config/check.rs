@@ -29,8 +29,17 @@ fn check_module_refs(config: &Config, diags: &mut Vec<Diagnostic>) {
         for dep in &m.depends_on {
             if !config.modules.contains_key(&dep.name) {
                 diags.push(
-                    Diagnostic::new(dep.span.clone(), format!("module `{}` depends on unknown module `{}`", m.name, dep.name))
-                        .hint(did_you_mean(&dep.name, names.iter().copied()).unwrap_or_else(|| "check the module's name".into())),
+                    Diagnostic::new(
+                        dep.span.clone(),
+                        format!(
+                            "module `{}` depends on unknown module `{}`",
+                            m.name, dep.name
+                        ),
+                    )
+                    .hint(
+                        did_you_mean(&dep.name, names.iter().copied())
+                            .unwrap_or_else(|| "check the module's name".into()),
+                    ),
                 );
             }
         }
@@ -57,13 +66,18 @@ fn module_cycle<'a>(
             let mut cycle: Vec<&str> = path[start..].to_vec();
             cycle.push(name);
             if let Some(m) = config.modules.get(name) {
-                diags.push(Diagnostic::new(m.span.clone(), format!("module dependency cycle: {}", cycle.join(" -> "))));
+                diags.push(Diagnostic::new(
+                    m.span.clone(),
+                    format!("module dependency cycle: {}", cycle.join(" -> ")),
+                ));
             }
             return;
         }
         _ => {}
     }
-    let Some(m) = config.modules.get(name) else { return };
+    let Some(m) = config.modules.get(name) else {
+        return;
+    };
     state.insert(name, 1);
     path.push(name);
     for dep in &m.depends_on {
@@ -78,15 +92,33 @@ fn check_rules(config: &Config, diags: &mut Vec<Diagnostic>) {
     let mut seen: BTreeMap<&str, &Span> = BTreeMap::new();
     for rule in &config.rules {
         if let Some(first) = seen.insert(&rule.name, &rule.span) {
-            diags.push(Diagnostic::new(rule.span.clone(), format!("node rule `{}` is already defined at {first}", rule.name)));
+            diags.push(Diagnostic::new(
+                rule.span.clone(),
+                format!("node rule `{}` is already defined at {first}", rule.name),
+            ));
         }
         for m in &rule.modules {
             if !config.modules.contains_key(&m.name) {
-                let hint = did_you_mean(&m.name, names.iter().copied()).unwrap_or_else(|| "check the module's name".into());
-                diags.push(Diagnostic::new(m.span.clone(), format!("node rule `{}` includes unknown module `{}`", rule.name, m.name)).hint(hint));
+                let hint = did_you_mean(&m.name, names.iter().copied())
+                    .unwrap_or_else(|| "check the module's name".into());
+                diags.push(
+                    Diagnostic::new(
+                        m.span.clone(),
+                        format!(
+                            "node rule `{}` includes unknown module `{}`",
+                            rule.name, m.name
+                        ),
+                    )
+                    .hint(hint),
+                );
             }
         }
-        if let Some(Cond { expr: Some(expr), span, .. }) = &rule.when {
+        if let Some(Cond {
+            expr: Some(expr),
+            span,
+            ..
+        }) = &rule.when
+        {
             for term in when::terms(expr) {
                 if term.side == Side::Agent {
                     diags.push(Diagnostic::new(
@@ -100,12 +132,22 @@ fn check_rules(config: &Config, diags: &mut Vec<Diagnostic>) {
 }
 
 /// The modules a set of roots includes, dependencies first, each once.
-pub fn module_closure<'a>(config: &'a Config, roots: impl IntoIterator<Item = &'a str>) -> Vec<&'a Module> {
-    fn visit<'a>(config: &'a Config, name: &str, seen: &mut BTreeSet<String>, out: &mut Vec<&'a Module>) {
+pub fn module_closure<'a>(
+    config: &'a Config,
+    roots: impl IntoIterator<Item = &'a str>,
+) -> Vec<&'a Module> {
+    fn visit<'a>(
+        config: &'a Config,
+        name: &str,
+        seen: &mut BTreeSet<String>,
+        out: &mut Vec<&'a Module>,
+    ) {
         if !seen.insert(name.to_string()) {
             return;
         }
-        let Some(m) = config.modules.get(name) else { return };
+        let Some(m) = config.modules.get(name) else {
+            return;
+        };
         for dep in &m.depends_on {
             visit(config, &dep.name, seen, out);
         }
@@ -131,7 +173,10 @@ fn check_closures(config: &Config, diags: &mut Vec<Diagnostic>) {
     }
     for name in config.modules.keys() {
         if !covered.contains(name) {
-            groups.push((format!("module `{name}`"), module_closure(config, [name.as_str()])));
+            groups.push((
+                format!("module `{name}`"),
+                module_closure(config, [name.as_str()]),
+            ));
         }
     }
     for (label, modules) in &groups {
@@ -145,7 +190,13 @@ fn check_resource_set(label: &str, modules: &[&Module], diags: &mut Vec<Diagnost
         for r in &m.resources {
             let id = r.id();
             if let Some(first) = by_id.get(&id) {
-                diags.push(Diagnostic::new(r.span.clone(), format!("duplicate resource `{id}` on {label}: first defined at {}", first.span)));
+                diags.push(Diagnostic::new(
+                    r.span.clone(),
+                    format!(
+                        "duplicate resource `{id}` on {label}: first defined at {}",
+                        first.span
+                    ),
+                ));
             } else {
                 by_id.insert(id, r);
             }
@@ -156,16 +207,32 @@ fn check_resource_set(label: &str, modules: &[&Module], diags: &mut Vec<Diagnost
         for (field, refs) in [("depends_on", &r.depends_on), ("notify", &r.notify)] {
             for target in refs.iter() {
                 let Some((kind, _)) = target.name.split_once(':') else {
-                    diags.push(Diagnostic::new(target.span.clone(), format!("`{field}: {}` must be `type:name`, e.g. `package:nginx`", target.name)));
+                    diags.push(Diagnostic::new(
+                        target.span.clone(),
+                        format!(
+                            "`{field}: {}` must be `type:name`, e.g. `package:nginx`",
+                            target.name
+                        ),
+                    ));
                     continue;
                 };
                 if ResourceKind::parse(kind).is_none() {
-                    diags.push(Diagnostic::new(target.span.clone(), format!("`{field}: {}` names unknown type `{kind}`", target.name)));
+                    diags.push(Diagnostic::new(
+                        target.span.clone(),
+                        format!("`{field}: {}` names unknown type `{kind}`", target.name),
+                    ));
                     continue;
                 }
                 if !by_id.contains_key(&target.name) {
-                    let hint = did_you_mean(&target.name, ids.iter().copied()).unwrap_or_else(|| "define that resource or fix the reference".into());
-                    diags.push(Diagnostic::new(target.span.clone(), format!("`{field}: {}` does not exist on {label}", target.name)).hint(hint));
+                    let hint = did_you_mean(&target.name, ids.iter().copied())
+                        .unwrap_or_else(|| "define that resource or fix the reference".into());
+                    diags.push(
+                        Diagnostic::new(
+                            target.span.clone(),
+                            format!("`{field}: {}` does not exist on {label}", target.name),
+                        )
+                        .hint(hint),
+                    );
                 }
             }
         }
@@ -179,7 +246,10 @@ fn check_resource_set(label: &str, modules: &[&Module], diags: &mut Vec<Diagnost
             .find_map(|id| by_id.get(id).map(|r| r.span.clone()))
             .or_else(|| modules.first().map(|m| m.span.clone()))
             .unwrap_or_default();
-        diags.push(Diagnostic::new(span, format!("dependency cycle on {label}: {}", cycle.join(" -> "))));
+        diags.push(Diagnostic::new(
+            span,
+            format!("dependency cycle on {label}: {}", cycle.join(" -> ")),
+        ));
     }
 }
 
@@ -194,14 +264,25 @@ fn check_vars(config: &Config, diags: &mut Vec<Diagnostic>) {
     }
     let report = |name: &str, span: &Span, diags: &mut Vec<Diagnostic>| {
         if !defined.contains(name) {
-            let hint = did_you_mean(name, defined.iter().copied()).unwrap_or_else(|| "define it in a module's vars, vigo.yaml or a node rule".into());
-            diags.push(Diagnostic::new(span.clone(), format!("variable `{name}` is not defined anywhere")).hint(hint));
+            let hint = did_you_mean(name, defined.iter().copied())
+                .unwrap_or_else(|| "define it in a module's vars, vigo.yaml or a node rule".into());
+            diags.push(
+                Diagnostic::new(
+                    span.clone(),
+                    format!("variable `{name}` is not defined anywhere"),
+                )
+                .hint(hint),
+            );
         }
     };
     let conds = config
         .modules
         .values()
-        .flat_map(|m| m.when.iter().chain(m.resources.iter().filter_map(|r| r.when.as_ref())))
+        .flat_map(|m| {
+            m.when
+                .iter()
+                .chain(m.resources.iter().filter_map(|r| r.when.as_ref()))
+        })
         .chain(config.rules.iter().filter_map(|r| r.when.as_ref()));
     for cond in conds {
         if let Some(expr) = &cond.expr {
@@ -212,13 +293,13 @@ fn check_vars(config: &Config, diags: &mut Vec<Diagnostic>) {
     }
     for m in config.modules.values() {
         for r in &m.resources {
-            if let Some(def) = r.attrs.get("content") {
-                if let AttrSrc::Str(tpl) = &def.value {
-                    for path in template::used_paths(tpl) {
-                        if let Some(rest) = path.strip_prefix("vars.") {
-                            let name = rest.split('.').next().unwrap_or(rest);
-                            report(name, &def.span, diags);
-                        }
+            if let Some(def) = r.attrs.get("content")
+                && let AttrSrc::Str(tpl) = &def.value
+            {
+                for path in template::used_paths(tpl) {
+                    if let Some(rest) = path.strip_prefix("vars.") {
+                        let name = rest.split('.').next().unwrap_or(rest);
+                        report(name, &def.span, diags);
                     }
                 }
             }
@@ -237,20 +318,32 @@ fn check_guardrails(config: &Config, diags: &mut Vec<Diagnostic>) {
             };
             let removes = matches!(r.attrs.get("state").map(|a| &a.value), Some(AttrSrc::Str(s)) if s == "absent");
             if let Some(msg) = guardrails::violation(r.kind, target, removes, &extra) {
-                diags.push(Diagnostic::new(r.span.clone(), format!("{} `{}`: {msg}", r.kind, r.name)));
+                diags.push(Diagnostic::new(
+                    r.span.clone(),
+                    format!("{} `{}`: {msg}", r.kind, r.name),
+                ));
             }
-            if r.kind == ResourceKind::Symlink {
-                if let Some(AttrSrc::Str(t)) = r.attrs.get("target").map(|a| &a.value) {
-                    if guardrails::violation(r.kind, t, false, &extra).is_some() {
-                        diags.push(Diagnostic::new(r.span.clone(), format!("symlink `{}` points into {t}, which belongs to Vigo itself", r.name)));
-                    }
-                }
+            if r.kind == ResourceKind::Symlink
+                && let Some(AttrSrc::Str(t)) = r.attrs.get("target").map(|a| &a.value)
+                && guardrails::violation(r.kind, t, false, &extra).is_some()
+            {
+                diags.push(Diagnostic::new(
+                    r.span.clone(),
+                    format!(
+                        "symlink `{}` points into {t}, which belongs to Vigo itself",
+                        r.name
+                    ),
+                ));
             }
         }
     }
 }
 
-fn resolve_secrets(config: &mut Config, provider: &dyn SecretProvider, diags: &mut Vec<Diagnostic>) {
+fn resolve_secrets(
+    config: &mut Config,
+    provider: &dyn SecretProvider,
+    diags: &mut Vec<Diagnostic>,
+) {
     let mut refs: BTreeMap<SecretRef, Span> = BTreeMap::new();
     let add_vars = |vars: &Vars, refs: &mut BTreeMap<SecretRef, Span>| {
         for def in vars.values() {
@@ -286,7 +379,9 @@ fn collect_var_secrets(v: &VarValue, span: &Span, refs: &mut BTreeMap<SecretRef,
         VarValue::Secret(s) => {
             refs.entry(s.clone()).or_insert_with(|| span.clone());
         }
-        VarValue::List(items) => items.iter().for_each(|i| collect_var_secrets(i, span, refs)),
+        VarValue::List(items) => items
+            .iter()
+            .for_each(|i| collect_var_secrets(i, span, refs)),
         VarValue::Map(m) => m.values().for_each(|i| collect_var_secrets(i, span, refs)),
         _ => {}
     }

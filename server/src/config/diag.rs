@@ -32,7 +32,13 @@ pub struct PosJson {
 impl Span {
     /// A span at `pos` in `file`.
     pub fn new(file: &Path, pos: Pos) -> Span {
-        Span { file: file.to_path_buf(), pos: PosJson { line: pos.line, col: pos.col } }
+        Span {
+            file: file.to_path_buf(),
+            pos: PosJson {
+                line: pos.line,
+                col: pos.col,
+            },
+        }
     }
 
     /// The start of `file` (for problems with the file as a whole).
@@ -43,7 +49,13 @@ impl Span {
 
 impl fmt::Display for Span {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}:{}:{}", self.file.display(), self.pos.line, self.pos.col)
+        write!(
+            f,
+            "{}:{}:{}",
+            self.file.display(),
+            self.pos.line,
+            self.pos.col
+        )
     }
 }
 
@@ -61,7 +73,11 @@ pub struct Diagnostic {
 impl Diagnostic {
     /// A diagnostic without a hint.
     pub fn new(span: Span, message: impl Into<String>) -> Diagnostic {
-        Diagnostic { span, message: message.into(), hint: None }
+        Diagnostic {
+            span,
+            message: message.into(),
+            hint: None,
+        }
     }
 
     /// Adds a hint.
@@ -82,7 +98,10 @@ impl fmt::Display for Diagnostic {
 }
 
 /// The closest candidate within a small edit distance, for "did you mean" hints.
-pub fn did_you_mean<'a>(word: &str, candidates: impl IntoIterator<Item = &'a str>) -> Option<String> {
+pub fn did_you_mean<'a>(
+    word: &str,
+    candidates: impl IntoIterator<Item = &'a str>,
+) -> Option<String> {
     let limit = match word.chars().count() {
         0..=3 => 1,
         4..=7 => 2,

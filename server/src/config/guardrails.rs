@@ -66,7 +66,12 @@ pub const PROTECTED_PACKAGES: &[&str] = &["vigo-agent", "vigo-server", "vigo"];
 
 /// Why a resource is refused, or `None` when it may be managed. `extra` adds directories
 /// known at run time (the config directory being loaded, the server's data directory).
-pub fn violation(kind: ResourceKind, target: &str, removes: bool, extra: &[String]) -> Option<String> {
+pub fn violation(
+    kind: ResourceKind,
+    target: &str,
+    removes: bool,
+    extra: &[String],
+) -> Option<String> {
     match kind {
         ResourceKind::File | ResourceKind::Directory | ResourceKind::Symlink => {
             let path = normalize(target);
@@ -113,7 +118,11 @@ fn normalize(path: &str) -> String {
     if out.is_empty() {
         out.push('/');
     }
-    if windows { out.to_ascii_lowercase().trim_start_matches('/').to_string() } else { out }
+    if windows {
+        out.to_ascii_lowercase().trim_start_matches('/').to_string()
+    } else {
+        out
+    }
 }
 
 /// `path` equals `dir` or lies beneath it.
@@ -139,7 +148,12 @@ mod tests {
             (Directory, "/var/lib", true, true),
             (Directory, "/var/lib", false, false),
             (Directory, "/", true, true),
-            (Symlink, "/etc/systemd/system/vigo-agent.service", false, true),
+            (
+                Symlink,
+                "/etc/systemd/system/vigo-agent.service",
+                false,
+                true,
+            ),
             (File, "C:\\Program Files\\Vigo\\vigo-agent.exe", false, true),
             (File, "/etc/motd", false, false),
             (Service, "vigo-agent", false, true),
@@ -148,7 +162,11 @@ mod tests {
             (User, "vigo", false, false),
         ];
         for (kind, target, removes, refused) in cases {
-            assert_eq!(violation(*kind, target, *removes, &[]).is_some(), *refused, "{kind} {target}");
+            assert_eq!(
+                violation(*kind, target, *removes, &[]).is_some(),
+                *refused,
+                "{kind} {target}"
+            );
         }
         let extra = ["/srv/vigo-config".to_string()];
         assert!(violation(File, "/srv/vigo-config/modules/x.yaml", false, &extra).is_some());

@@ -19,8 +19,18 @@ use super::read::Reader;
 use super::yaml::{self, Kind, Node};
 use crate::secrets::SecretProvider;
 
-const MODULE_KEYS: &[&str] = &["name", "description", "vars", "when", "depends_on", "compliance", "resources"];
-const RULE_KEYS: &[&str] = &["name", "match", "when", "modules", "vars", "priority", "observe"];
+const MODULE_KEYS: &[&str] = &[
+    "name",
+    "description",
+    "vars",
+    "when",
+    "depends_on",
+    "compliance",
+    "resources",
+];
+const RULE_KEYS: &[&str] = &[
+    "name", "match", "when", "modules", "vars", "priority", "observe",
+];
 const WAIVER_KEYS: &[&str] = &["tag", "nodes", "reason", "expires", "approved_by"];
 const SETTINGS_KEYS: &[&str] = &["vars", "observe", "interval"];
 
@@ -30,28 +40,48 @@ const SETTINGS_KEYS: &[&str] = &["vars", "observe", "interval"];
 pub fn load(dir: &Path, secrets: &dyn SecretProvider) -> (Config, Vec<Diagnostic>) {
     let mut diags = Vec::new();
     let dir = std::path::absolute(dir).unwrap_or_else(|_| dir.to_path_buf());
-    let mut config = Config { dir: dir.clone(), ..Config::default() };
+    let mut config = Config {
+        dir: dir.clone(),
+        ..Config::default()
+    };
     let mut hasher = Sha256::new();
 
     if !dir.is_dir() {
         diags.push(Diagnostic::new(
             Span::file(&dir),
-            format!("config directory {} does not exist or is not a directory", dir.display()),
+            format!(
+                "config directory {} does not exist or is not a directory",
+                dir.display()
+            ),
         ));
         return (config, diags);
     }
 
     let settings_file = PathBuf::from("vigo.yaml");
     if let Some(doc) = read_doc(&dir, &settings_file, &mut hasher, &mut diags) {
-        config.settings = read_settings(&mut Reader { file: &settings_file, diags: &mut diags }, &doc);
+        config.settings = read_settings(
+            &mut Reader {
+                file: &settings_file,
+                diags: &mut diags,
+            },
+            &doc,
+        );
     }
 
     for file in yaml_files(&dir, "modules", &mut diags) {
-        let Some(doc) = read_doc(&dir, &file, &mut hasher, &mut diags) else { continue };
-        let mut r = Reader { file: &file, diags: &mut diags };
+        let Some(doc) = read_doc(&dir, &file, &mut hasher, &mut diags) else {
+            continue;
+        };
+        let mut r = Reader {
+            file: &file,
+            diags: &mut diags,
+        };
         if let Some(module) = read_module(&mut r, &doc, &dir) {
             if let Some(first) = config.modules.get(&module.name) {
-                let msg = format!("module `{}` is already defined at {}; module names must be unique", module.name, first.span);
+                let msg = format!(
+                    "module `{}` is already defined at {}; module names must be unique",
+                    module.name, first.span
+                );
                 diags.push(Diagnostic::new(module.span.clone(), msg));
             } else {
                 config.modules.insert(module.name.clone(), module);
@@ -61,18 +91,38 @@ pub fn load(dir: &Path, secrets: &dyn SecretProvider) -> (Config, Vec<Diagnostic
 
     let mut rules = Vec::new();
     for file in yaml_files(&dir, "nodes", &mut diags) {
-        let Some(doc) = read_doc(&dir, &file, &mut hasher, &mut diags) else { continue };
-        if let Some(rule) = read_rule(&mut Reader { file: &file, diags: &mut diags }, &doc) {
+        let Some(doc) = read_doc(&dir, &file, &mut hasher, &mut diags) else {
+            continue;
+        };
+        if let Some(rule) = read_rule(
+            &mut Reader {
+                file: &file,
+                diags: &mut diags,
+            },
+            &doc,
+        ) {
             rules.push(rule);
         }
     }
     // Application order: ascending priority, ties by file name; later rules override.
-    rules.sort_by(|a, b| a.priority.cmp(&b.priority).then_with(|| a.span.file.cmp(&b.span.file)));
+    rules.sort_by(|a, b| {
+        a.priority
+            .cmp(&b.priority)
+            .then_with(|| a.span.file.cmp(&b.span.file))
+    });
     config.rules = rules;
 
     for file in yaml_files(&dir, "waivers", &mut diags) {
-        let Some(doc) = read_doc(&dir, &file, &mut hasher, &mut diags) else { continue };
-        if let Some(w) = read_waiver(&mut Reader { file: &file, diags: &mut diags }, &doc) {
+        let Some(doc) = read_doc(&dir, &file, &mut hasher, &mut diags) else {
+            continue;
+        };
+        if let Some(w) = read_waiver(
+            &mut Reader {
+                file: &file,
+                diags: &mut diags,
+            },
+            &doc,
+        ) {
             config.waivers.push(w);
         }
     }
@@ -88,7 +138,9 @@ pub fn load(dir: &Path, secrets: &dyn SecretProvider) -> (Config, Vec<Diagnostic
 
 /// The `*.yaml` / `*.yml` files of a sub-directory, sorted, relative to the config dir.
 fn yaml_files(dir: &Path, sub: &str, diags: &mut Vec<Diagnostic>) -> Vec<PathBuf> {
-    let Ok(entries) = std::fs::read_dir(dir.join(sub)) else { return Vec::new() };
+    let Ok(entries) = std::fs::read_dir(dir.join(sub)) else {
+        return Vec::new();
+    };
     let mut out = Vec::new();
     for entry in entries.flatten() {
         let name = entry.file_name();
@@ -98,8 +150,11 @@ fn yaml_files(dir: &Path, sub: &str, diags: &mut Vec<Diagnostic>) -> Vec<PathBuf
             out.push(rel);
         } else if !name.starts_with('.') {
             diags.push(
-                Diagnostic::new(Span::file(&rel), format!("`{}` is not a .yaml file and is ignored", rel.display()))
-                    .hint("rename it to .yaml or move it out of the config directory"),
+                Diagnostic::new(
+                    Span::file(&rel),
+                    format!("`{}` is not a .yaml file and is ignored", rel.display()),
+                )
+                .hint("rename it to .yaml or move it out of the config directory"),
             );
         }
     }
@@ -107,7 +162,12 @@ fn yaml_files(dir: &Path, sub: &str, diags: &mut Vec<Diagnostic>) -> Vec<PathBuf
     out
 }
 
-fn read_doc(dir: &Path, rel: &Path, hasher: &mut Sha256, diags: &mut Vec<Diagnostic>) -> Option<Node> {
+fn read_doc(
+    dir: &Path,
+    rel: &Path,
+    hasher: &mut Sha256,
+    diags: &mut Vec<Diagnostic>,
+) -> Option<Node> {
     let bytes = std::fs::read(dir.join(rel)).ok()?;
     hasher.update(rel.to_string_lossy().as_bytes());
     hasher.update([0]);
@@ -120,18 +180,26 @@ fn read_doc(dir: &Path, rel: &Path, hasher: &mut Sha256, diags: &mut Vec<Diagnos
     match yaml::parse(&text) {
         Ok(Some(doc)) => Some(doc),
         Ok(None) => {
-            diags.push(Diagnostic::new(Span::file(rel), "file is empty").hint("delete it or give it content"));
+            diags.push(
+                Diagnostic::new(Span::file(rel), "file is empty")
+                    .hint("delete it or give it content"),
+            );
             None
         }
         Err(e) => {
-            diags.push(Diagnostic::new(Span::new(rel, e.pos), format!("YAML syntax error: {}", e.message)));
+            diags.push(Diagnostic::new(
+                Span::new(rel, e.pos),
+                format!("YAML syntax error: {}", e.message),
+            ));
             None
         }
     }
 }
 
 fn hash_tree(root: &Path, dir: &Path, hasher: &mut Sha256) {
-    let Ok(entries) = std::fs::read_dir(dir) else { return };
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
     let mut paths: Vec<PathBuf> = entries.flatten().map(|e| e.path()).collect();
     paths.sort();
     for p in paths {
@@ -148,8 +216,13 @@ fn hash_tree(root: &Path, dir: &Path, hasher: &mut Sha256) {
 }
 
 fn read_settings(r: &mut Reader<'_>, doc: &Node) -> Settings {
-    let mut s = Settings { span: r.span(doc), ..Settings::default() };
-    let Some(entries) = r.map(doc, "vigo.yaml", SETTINGS_KEYS) else { return s };
+    let mut s = Settings {
+        span: r.span(doc),
+        ..Settings::default()
+    };
+    let Some(entries) = r.map(doc, "vigo.yaml", SETTINGS_KEYS) else {
+        return s;
+    };
     for (key, _, v) in entries {
         match key {
             "vars" => s.vars = r.vars(v),
@@ -231,7 +304,13 @@ fn read_module(r: &mut Reader<'_>, doc: &Node, dir: &Path) -> Option<Module> {
         Some(Kind::Null) | None => {}
         Some(_) => {
             if let Some(n) = resources_node {
-                r.error(n, format!("`resources` must be a list of resources, found {}", n.describe()));
+                r.error(
+                    n,
+                    format!(
+                        "`resources` must be a list of resources, found {}",
+                        n.describe()
+                    ),
+                );
             }
         }
     }
@@ -240,25 +319,43 @@ fn read_module(r: &mut Reader<'_>, doc: &Node, dir: &Path) -> Option<Module> {
 
 fn read_resource(r: &mut Reader<'_>, node: &Node, dir: &Path) -> Option<ResourceDef> {
     let Kind::Map(pairs) = &node.kind else {
-        r.error(node, format!("a resource must be a mapping, found {}", node.describe()));
+        r.error(
+            node,
+            format!("a resource must be a mapping, found {}", node.describe()),
+        );
         return None;
     };
     // The type decides which keys are allowed, so find it first.
-    let type_node = pairs.iter().find(|(k, _)| k.as_str() == Some("type")).map(|(_, v)| v);
+    let type_node = pairs
+        .iter()
+        .find(|(k, _)| k.as_str() == Some("type"))
+        .map(|(_, v)| v);
     let Some(type_node) = type_node else {
         r.error(node, "resource has no `type`");
         return None;
     };
     let type_name = type_node.scalar_text().unwrap_or("");
     let Some(kind) = ResourceKind::parse(type_name) else {
-        let hint = did_you_mean(type_name, ResourceKind::ALL.iter().map(|k| k.as_str())).or_else(|| {
-            Some(format!("known types: {}", ResourceKind::ALL.map(|k| k.as_str()).join(", ")))
-        });
-        r.error_hint(type_node, format!("unknown resource type `{type_name}`"), hint);
+        let hint =
+            did_you_mean(type_name, ResourceKind::ALL.iter().map(|k| k.as_str())).or_else(|| {
+                Some(format!(
+                    "known types: {}",
+                    ResourceKind::ALL.map(|k| k.as_str()).join(", ")
+                ))
+            });
+        r.error_hint(
+            type_node,
+            format!("unknown resource type `{type_name}`"),
+            hint,
+        );
         return None;
     };
     let spec = schema::spec(kind);
-    let allowed: Vec<&str> = COMMON_KEYS.iter().copied().chain(spec.attrs.iter().map(|a| a.name)).collect();
+    let allowed: Vec<&str> = COMMON_KEYS
+        .iter()
+        .copied()
+        .chain(spec.attrs.iter().map(|a| a.name))
+        .collect();
     let entries = r.map(node, &format!("a {kind} resource"), &allowed)?;
 
     let mut res = ResourceDef {
@@ -279,7 +376,13 @@ fn read_resource(r: &mut Reader<'_>, node: &Node, dir: &Path) -> Option<Resource
             "state" => {
                 let state = v.scalar_text().unwrap_or("");
                 if spec.states.contains(&state) {
-                    res.attrs.insert("state".into(), AttrDef { value: AttrSrc::Str(state.into()), span: r.span(v) });
+                    res.attrs.insert(
+                        "state".into(),
+                        AttrDef {
+                            value: AttrSrc::Str(state.into()),
+                            span: r.span(v),
+                        },
+                    );
                 } else {
                     let hint = did_you_mean(state, spec.states.iter().copied())
                         .or_else(|| Some(format!("a {kind} can be: {}", spec.states.join(", "))));
@@ -294,7 +397,13 @@ fn read_resource(r: &mut Reader<'_>, node: &Node, dir: &Path) -> Option<Resource
             _ => {
                 let Some(attr) = spec.attr(key) else { continue };
                 if let Some(value) = r.attr(v, key, attr.ty) {
-                    res.attrs.insert(key.to_string(), AttrDef { value, span: r.span(v) });
+                    res.attrs.insert(
+                        key.to_string(),
+                        AttrDef {
+                            value,
+                            span: r.span(v),
+                        },
+                    );
                 }
             }
         }
@@ -305,7 +414,13 @@ fn read_resource(r: &mut Reader<'_>, node: &Node, dir: &Path) -> Option<Resource
     }
     for a in spec.attrs.iter().filter(|a| a.required) {
         if !res.attrs.contains_key(a.name) {
-            r.error(node, format!("{kind} `{}` is missing required attribute `{}`", res.name, a.name));
+            r.error(
+                node,
+                format!(
+                    "{kind} `{}` is missing required attribute `{}`",
+                    res.name, a.name
+                ),
+            );
         }
     }
     check_resource_attrs(r, node, &res, dir);
@@ -317,9 +432,19 @@ fn check_resource_attrs(r: &mut Reader<'_>, node: &Node, res: &ResourceDef, dir:
     let attr = |k: &str| res.attrs.get(k);
     if res.kind == ResourceKind::File {
         if attr("content").is_some() && attr("source").is_some() {
-            r.error(node, format!("file `{}` has both `content` and `source`; keep one", res.name));
+            r.error(
+                node,
+                format!(
+                    "file `{}` has both `content` and `source`; keep one",
+                    res.name
+                ),
+            );
         }
-        if let Some(AttrDef { value: AttrSrc::Str(src), span }) = attr("source") {
+        if let Some(AttrDef {
+            value: AttrSrc::Str(src),
+            span,
+        }) = attr("source")
+        {
             let bad = Path::new(src).is_absolute() || src.split('/').any(|s| s == "..");
             if bad {
                 r.diags.push(Diagnostic::new(
@@ -328,26 +453,44 @@ fn check_resource_attrs(r: &mut Reader<'_>, node: &Node, res: &ResourceDef, dir:
                 ));
             } else if !dir.join(src).is_file() {
                 r.diags.push(
-                    Diagnostic::new(span.clone(), format!("`source: {src}` does not exist in the config directory"))
-                        .hint("put the file under files/ and name it relative to the config directory"),
+                    Diagnostic::new(
+                        span.clone(),
+                        format!("`source: {src}` does not exist in the config directory"),
+                    )
+                    .hint("put the file under files/ and name it relative to the config directory"),
                 );
             }
         }
-        if let Some(AttrDef { value: AttrSrc::Str(tpl), span }) = attr("content") {
-            if let Err(e) = crate::compile::template::check_syntax(tpl) {
-                r.diags.push(Diagnostic::new(span.clone(), format!("template error in `content`: {e}")));
-            }
+        if let Some(AttrDef {
+            value: AttrSrc::Str(tpl),
+            span,
+        }) = attr("content")
+            && let Err(e) = crate::compile::template::check_syntax(tpl)
+        {
+            r.diags.push(Diagnostic::new(
+                span.clone(),
+                format!("template error in `content`: {e}"),
+            ));
         }
     }
     let name_attr = schema::spec(res.kind).name_attr;
-    let path_like = matches!(res.kind, ResourceKind::File | ResourceKind::Directory | ResourceKind::Symlink);
+    let path_like = matches!(
+        res.kind,
+        ResourceKind::File | ResourceKind::Directory | ResourceKind::Symlink
+    );
     if path_like {
         let path = match attr(name_attr).map(|a| &a.value) {
             Some(AttrSrc::Str(p)) => p.as_str(),
             _ => res.name.as_str(),
         };
         if !path.starts_with('/') || path.split('/').any(|s| s == ".." || s == ".") {
-            r.error(node, format!("{} `{}`: path `{path}` must be absolute and must not contain `.` or `..`", res.kind, res.name));
+            r.error(
+                node,
+                format!(
+                    "{} `{}`: path `{path}` must be absolute and must not contain `.` or `..`",
+                    res.kind, res.name
+                ),
+            );
         }
     }
 }
@@ -376,7 +519,10 @@ fn read_rule(r: &mut Reader<'_>, doc: &Node) -> Option<NodeRule> {
                 rule.patterns = r.named_list(v, key).unwrap_or_default();
                 for p in &rule.patterns {
                     if let Err(e) = validate_glob(&p.name) {
-                        r.diags.push(Diagnostic::new(p.span.clone(), format!("invalid host-name glob `{}`: {e}", p.name)));
+                        r.diags.push(Diagnostic::new(
+                            p.span.clone(),
+                            format!("invalid host-name glob `{}`: {e}", p.name),
+                        ));
                     }
                 }
             }
@@ -393,7 +539,13 @@ fn read_rule(r: &mut Reader<'_>, doc: &Node) -> Option<NodeRule> {
         return None;
     }
     if !has_match || rule.patterns.is_empty() {
-        r.error(doc, format!("node rule `{}` needs `match`: a host-name glob or a list of globs", rule.name));
+        r.error(
+            doc,
+            format!(
+                "node rule `{}` needs `match`: a host-name glob or a list of globs",
+                rule.name
+            ),
+        );
     }
     Some(rule)
 }
@@ -421,7 +573,10 @@ fn read_waiver(r: &mut Reader<'_>, doc: &Node) -> Option<Waiver> {
             "reason" => w.reason = value,
             "expires" => {
                 if !is_date(&value) {
-                    r.error(v, format!("`expires` must be a date YYYY-MM-DD, found `{value}`"));
+                    r.error(
+                        v,
+                        format!("`expires` must be a date YYYY-MM-DD, found `{value}`"),
+                    );
                 }
                 w.expires = value;
             }
@@ -429,7 +584,13 @@ fn read_waiver(r: &mut Reader<'_>, doc: &Node) -> Option<Waiver> {
             _ => {}
         }
     }
-    for (field, value) in [("tag", &w.tag), ("nodes", &w.nodes), ("reason", &w.reason), ("expires", &w.expires), ("approved_by", &w.approved_by)] {
+    for (field, value) in [
+        ("tag", &w.tag),
+        ("nodes", &w.nodes),
+        ("reason", &w.reason),
+        ("expires", &w.expires),
+        ("approved_by", &w.approved_by),
+    ] {
         if value.is_empty() {
             r.error(doc, format!("waiver is missing `{field}`"));
         }
@@ -440,7 +601,16 @@ fn read_waiver(r: &mut Reader<'_>, doc: &Node) -> Option<Waiver> {
 /// `YYYY-MM-DD` with a plausible month and day.
 pub fn is_date(s: &str) -> bool {
     let parts: Vec<&str> = s.split('-').collect();
-    let [y, m, d] = parts.as_slice() else { return false };
-    let num = |p: &str, len: usize| (p.len() == len && p.bytes().all(|b| b.is_ascii_digit())).then(|| p.parse::<u32>().ok()).flatten();
-    matches!((num(y, 4), num(m, 2), num(d, 2)), (Some(_), Some(1..=12), Some(1..=31)))
+    let [y, m, d] = parts.as_slice() else {
+        return false;
+    };
+    let num = |p: &str, len: usize| {
+        (p.len() == len && p.bytes().all(|b| b.is_ascii_digit()))
+            .then(|| p.parse::<u32>().ok())
+            .flatten()
+    };
+    matches!(
+        (num(y, 4), num(m, 2), num(d, 2)),
+        (Some(_), Some(1..=12), Some(1..=31))
+    )
 }

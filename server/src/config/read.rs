@@ -46,17 +46,31 @@ impl Reader<'_> {
     /// The entries of a mapping, checking every key against `allowed`.
     pub fn map<'n>(&mut self, node: &'n Node, what: &str, allowed: &[&str]) -> Option<Entries<'n>> {
         let Kind::Map(pairs) = &node.kind else {
-            self.error(node, format!("{what} must be a mapping of keys to values, found {}", node.describe()));
+            self.error(
+                node,
+                format!(
+                    "{what} must be a mapping of keys to values, found {}",
+                    node.describe()
+                ),
+            );
             return None;
         };
         let mut out: Entries<'n> = Vec::with_capacity(pairs.len());
         for (k, v) in pairs {
             let Some(key) = k.as_str().or_else(|| k.scalar_text()) else {
-                self.error(k, format!("keys in {what} must be strings, found {}", k.describe()));
+                self.error(
+                    k,
+                    format!("keys in {what} must be strings, found {}", k.describe()),
+                );
                 continue;
             };
             if out.iter().any(|(seen, _, _)| *seen == key) {
-                self.error(k, format!("duplicate key `{key}` in {what}; YAML keeps only one: remove the other"));
+                self.error(
+                    k,
+                    format!(
+                        "duplicate key `{key}` in {what}; YAML keeps only one: remove the other"
+                    ),
+                );
                 continue;
             }
             if !allowed.contains(&key) {
@@ -80,7 +94,10 @@ impl Reader<'_> {
             }
             Kind::Int(_) | Kind::Float(_) | Kind::Bool(_) => Some(node.raw.clone()),
             _ => {
-                self.error(node, format!("`{field}` must be a string, found {}", node.describe()));
+                self.error(
+                    node,
+                    format!("`{field}` must be a string, found {}", node.describe()),
+                );
                 None
             }
         }
@@ -92,11 +109,19 @@ impl Reader<'_> {
             Kind::Bool(b) => Some(b),
             _ => {
                 let hint = match node.raw.as_str() {
-                    "yes" | "on" => Some("YAML 1.2 reads `yes`/`on` as a string: write `true`".to_string()),
-                    "no" | "off" => Some("YAML 1.2 reads `no`/`off` as a string: write `false`".to_string()),
+                    "yes" | "on" => {
+                        Some("YAML 1.2 reads `yes`/`on` as a string: write `true`".to_string())
+                    }
+                    "no" | "off" => {
+                        Some("YAML 1.2 reads `no`/`off` as a string: write `false`".to_string())
+                    }
                     _ => None,
                 };
-                self.error_hint(node, format!("`{field}` must be true or false, found {}", node.describe()), hint);
+                self.error_hint(
+                    node,
+                    format!("`{field}` must be true or false, found {}", node.describe()),
+                    hint,
+                );
                 None
             }
         }
@@ -107,7 +132,10 @@ impl Reader<'_> {
         match node.kind {
             Kind::Int(i) => Some(i),
             _ => {
-                self.error(node, format!("`{field}` must be an integer, found {}", node.describe()));
+                self.error(
+                    node,
+                    format!("`{field}` must be an integer, found {}", node.describe()),
+                );
                 None
             }
         }
@@ -115,7 +143,8 @@ impl Reader<'_> {
 
     /// A list of strings, also accepting one comma-separated string (`sudo, adm`).
     pub fn string_list(&mut self, node: &Node, field: &str) -> Option<Vec<String>> {
-        self.named_list(node, field).map(|v| v.into_iter().map(|n| n.name).collect())
+        self.named_list(node, field)
+            .map(|v| v.into_iter().map(|n| n.name).collect())
     }
 
     /// Like [`Reader::string_list`], keeping where each item was written.
@@ -126,21 +155,39 @@ impl Reader<'_> {
                 s.split(',')
                     .map(str::trim)
                     .filter(|p| !p.is_empty())
-                    .map(|p| Named { name: p.to_string(), span: self.span(node) })
+                    .map(|p| Named {
+                        name: p.to_string(),
+                        span: self.span(node),
+                    })
                     .collect(),
             ),
             Kind::Seq(items) => {
                 let mut out = Vec::with_capacity(items.len());
                 for item in items {
                     match item.scalar_text() {
-                        Some(t) if !t.is_empty() => out.push(Named { name: t.to_string(), span: self.span(item) }),
-                        _ => self.error(item, format!("items of `{field}` must be strings, found {}", item.describe())),
+                        Some(t) if !t.is_empty() => out.push(Named {
+                            name: t.to_string(),
+                            span: self.span(item),
+                        }),
+                        _ => self.error(
+                            item,
+                            format!(
+                                "items of `{field}` must be strings, found {}",
+                                item.describe()
+                            ),
+                        ),
                     }
                 }
                 Some(out)
             }
             _ => {
-                self.error(node, format!("`{field}` must be a list of strings, found {}", node.describe()));
+                self.error(
+                    node,
+                    format!(
+                        "`{field}` must be a list of strings, found {}",
+                        node.describe()
+                    ),
+                );
                 None
             }
         }
@@ -152,7 +199,13 @@ impl Reader<'_> {
             Kind::Str(s) => s.clone(),
             Kind::Bool(_) => node.raw.clone(),
             _ => {
-                self.error(node, format!("`{field}` must be an expression string, found {}", node.describe()));
+                self.error(
+                    node,
+                    format!(
+                        "`{field}` must be an expression string, found {}",
+                        node.describe()
+                    ),
+                );
                 return None;
             }
         };
@@ -163,7 +216,11 @@ impl Reader<'_> {
                 None
             }
         };
-        Some(Cond { text, expr, span: self.span(node) })
+        Some(Cond {
+            text,
+            expr,
+            span: self.span(node),
+        })
     }
 
     /// A mapping of variables.
@@ -171,7 +228,13 @@ impl Reader<'_> {
         let mut out = BTreeMap::new();
         let Kind::Map(pairs) = &node.kind else {
             if node.kind != Kind::Null {
-                self.error(node, format!("`vars` must be a mapping of names to values, found {}", node.describe()));
+                self.error(
+                    node,
+                    format!(
+                        "`vars` must be a mapping of names to values, found {}",
+                        node.describe()
+                    ),
+                );
             }
             return out;
         };
@@ -189,7 +252,13 @@ impl Reader<'_> {
                 continue;
             }
             if let Some(value) = self.var_value(v) {
-                out.insert(name.to_string(), VarDef { value, span: self.span(k) });
+                out.insert(
+                    name.to_string(),
+                    VarDef {
+                        value,
+                        span: self.span(k),
+                    },
+                );
             }
         }
         out
@@ -205,7 +274,9 @@ impl Reader<'_> {
                 Some(path) => VarValue::Secret(self.secret_ref(node, path)?),
                 None => VarValue::Str(s.clone()),
             },
-            Kind::Seq(items) => VarValue::List(items.iter().filter_map(|i| self.var_value(i)).collect()),
+            Kind::Seq(items) => {
+                VarValue::List(items.iter().filter_map(|i| self.var_value(i)).collect())
+            }
             Kind::Map(pairs) => {
                 let mut m = BTreeMap::new();
                 for (k, v) in pairs {
@@ -236,13 +307,26 @@ impl Reader<'_> {
     pub fn attr(&mut self, node: &Node, field: &str, ty: AttrType) -> Option<AttrSrc> {
         if let Some(path) = node.as_str().and_then(|s| s.strip_prefix(PREFIX)) {
             if ty != AttrType::Str {
-                self.error(node, format!("`{field}` cannot come from a secret; it must be {}", ty.describe()));
+                self.error(
+                    node,
+                    format!(
+                        "`{field}` cannot come from a secret; it must be {}",
+                        ty.describe()
+                    ),
+                );
                 return None;
             }
             return self.secret_ref(node, path).map(AttrSrc::Secret);
         }
         let wrong = |r: &mut Self| {
-            r.error(node, format!("`{field}` must be {}, found {}", ty.describe(), node.describe()));
+            r.error(
+                node,
+                format!(
+                    "`{field}` must be {}, found {}",
+                    ty.describe(),
+                    node.describe()
+                ),
+            );
             None
         };
         match ty {
@@ -284,7 +368,12 @@ impl Reader<'_> {
                 for (k, v) in pairs {
                     match (k.scalar_text(), v.scalar_text()) {
                         (Some(k), Some(v)) if is_env_name(k) => out.push(format!("{k}={v}")),
-                        _ => self.error(k, format!("`{field}` entries must be NAME: value with a valid variable name")),
+                        _ => self.error(
+                            k,
+                            format!(
+                                "`{field}` entries must be NAME: value with a valid variable name"
+                            ),
+                        ),
                     }
                 }
                 Some(out)
@@ -292,15 +381,26 @@ impl Reader<'_> {
             Kind::Seq(items) => {
                 let mut out = Vec::new();
                 for item in items {
-                    match item.as_str().and_then(|s| s.split_once('=').map(|(k, _)| (k, s))) {
+                    match item
+                        .as_str()
+                        .and_then(|s| s.split_once('=').map(|(k, _)| (k, s)))
+                    {
                         Some((k, s)) if is_env_name(k) => out.push(s.to_string()),
-                        _ => self.error(item, format!("`{field}` items must be NAME=value strings")),
+                        _ => {
+                            self.error(item, format!("`{field}` items must be NAME=value strings"))
+                        }
                     }
                 }
                 Some(out)
             }
             _ => {
-                self.error(node, format!("`{field}` must be a mapping of NAME: value, found {}", node.describe()));
+                self.error(
+                    node,
+                    format!(
+                        "`{field}` must be a mapping of NAME: value, found {}",
+                        node.describe()
+                    ),
+                );
                 None
             }
         }

@@ -22,7 +22,10 @@ pub struct Pos {
 
 impl Pos {
     fn from_marker(m: &Marker) -> Pos {
-        Pos { line: m.line() as u32, col: m.col() as u32 + 1 }
+        Pos {
+            line: m.line() as u32,
+            col: m.col() as u32 + 1,
+        }
     }
 }
 
@@ -157,7 +160,11 @@ impl Builder {
 impl MarkedEventReceiver for Builder {
     fn on_event(&mut self, ev: Event, mark: Marker) {
         let pos = Pos::from_marker(&mark);
-        let shell = |kind| Node { kind, pos, raw: String::new() };
+        let shell = |kind| Node {
+            kind,
+            pos,
+            raw: String::new(),
+        };
         match ev {
             Event::Scalar(text, style, anchor, _tag) => {
                 let kind = if style == TScalarStyle::Plain {
@@ -165,13 +172,22 @@ impl MarkedEventReceiver for Builder {
                 } else {
                     Kind::Str(text.clone())
                 };
-                self.push_value(Node { kind, pos, raw: text }, anchor);
+                self.push_value(
+                    Node {
+                        kind,
+                        pos,
+                        raw: text,
+                    },
+                    anchor,
+                );
             }
             Event::SequenceStart(anchor, _) => {
-                self.stack.push((Open::Seq(shell(Kind::Null), Vec::new()), anchor));
+                self.stack
+                    .push((Open::Seq(shell(Kind::Null), Vec::new()), anchor));
             }
             Event::MappingStart(anchor, _) => {
-                self.stack.push((Open::Map(shell(Kind::Null), Vec::new(), None), anchor));
+                self.stack
+                    .push((Open::Map(shell(Kind::Null), Vec::new(), None), anchor));
             }
             Event::SequenceEnd | Event::MappingEnd => {
                 if let Some((open, anchor)) = self.stack.pop() {
@@ -226,25 +242,31 @@ fn resolve_plain(text: &str) -> Kind {
         _ => {}
     }
     let digits = text.strip_prefix(['-', '+']).unwrap_or(text);
-    if !digits.is_empty() && digits.bytes().all(|b| b.is_ascii_digit()) {
-        if let Ok(i) = text.parse::<i64>() {
-            return Kind::Int(i);
-        }
+    if !digits.is_empty()
+        && digits.bytes().all(|b| b.is_ascii_digit())
+        && let Ok(i) = text.parse::<i64>()
+    {
+        return Kind::Int(i);
     }
-    if let Some(hex) = text.strip_prefix("0x") {
-        if let Ok(i) = i64::from_str_radix(hex, 16) {
-            return Kind::Int(i);
-        }
+    if let Some(hex) = text.strip_prefix("0x")
+        && let Ok(i) = i64::from_str_radix(hex, 16)
+    {
+        return Kind::Int(i);
     }
-    if let Some(oct) = text.strip_prefix("0o") {
-        if let Ok(i) = i64::from_str_radix(oct, 8) {
-            return Kind::Int(i);
-        }
+    if let Some(oct) = text.strip_prefix("0o")
+        && let Ok(i) = i64::from_str_radix(oct, 8)
+    {
+        return Kind::Int(i);
     }
     let looks_float = text.bytes().any(|b| b.is_ascii_digit())
-        && text.bytes().all(|b| b.is_ascii_digit() || b"+-.eE".contains(&b));
+        && text
+            .bytes()
+            .all(|b| b.is_ascii_digit() || b"+-.eE".contains(&b));
     if (looks_float && text.parse::<f64>().is_ok())
-        || matches!(text, ".inf" | "-.inf" | "+.inf" | ".nan" | ".NaN" | ".NAN" | ".Inf" | ".INF")
+        || matches!(
+            text,
+            ".inf" | "-.inf" | "+.inf" | ".nan" | ".NaN" | ".NAN" | ".Inf" | ".INF"
+        )
     {
         return Kind::Float(text.to_string());
     }
@@ -257,12 +279,20 @@ mod tests {
 
     #[test]
     fn positions_are_one_based_and_point_at_keys_and_values() {
-        let doc = parse("name: web\nresources:\n  - type: file\n    mode: 0644\n").unwrap().unwrap();
-        let Kind::Map(entries) = &doc.kind else { panic!("map expected") };
+        let doc = parse("name: web\nresources:\n  - type: file\n    mode: 0644\n")
+            .unwrap()
+            .unwrap();
+        let Kind::Map(entries) = &doc.kind else {
+            panic!("map expected")
+        };
         assert_eq!(entries[0].0.pos, Pos { line: 1, col: 1 });
         assert_eq!(entries[0].1.pos, Pos { line: 1, col: 7 });
-        let Kind::Seq(items) = &entries[1].1.kind else { panic!("seq expected") };
-        let Kind::Map(res) = &items[0].kind else { panic!("map expected") };
+        let Kind::Seq(items) = &entries[1].1.kind else {
+            panic!("seq expected")
+        };
+        let Kind::Map(res) = &items[0].kind else {
+            panic!("map expected")
+        };
         assert_eq!(res[1].0.pos, Pos { line: 4, col: 5 });
         assert_eq!(res[1].1.kind, Kind::Int(644));
         assert_eq!(res[1].1.raw, "0644");
@@ -301,6 +331,13 @@ mod tests {
     fn aliases_copy_the_anchored_node() {
         let doc = parse("a: &x [1]\nb: *x\n").unwrap().unwrap();
         let Kind::Map(e) = doc.kind else { panic!() };
-        assert_eq!(e[1].1.kind, Kind::Seq(vec![Node { kind: Kind::Int(1), pos: Pos { line: 1, col: 8 }, raw: "1".into() }]));
+        assert_eq!(
+            e[1].1.kind,
+            Kind::Seq(vec![Node {
+                kind: Kind::Int(1),
+                pos: Pos { line: 1, col: 8 },
+                raw: "1".into()
+            }])
+        );
     }
 }

@@ -8,7 +8,10 @@ use crate::fixture::{TempDir, expect, fixtures, materialize};
 fn diagnostics(text: &str) -> String {
     let tmp = TempDir::new("validate");
     materialize(text, &tmp.0);
-    let (_, diags) = config::load(&tmp.0.join("config"), &FileProvider::new(&tmp.0.join("secrets")));
+    let (_, diags) = config::load(
+        &tmp.0.join("config"),
+        &FileProvider::new(&tmp.0.join("secrets")),
+    );
     let mut out = String::new();
     for d in &diags {
         out.push_str(&d.to_string());
@@ -32,7 +35,10 @@ fn validate_fixtures() {
 #[test]
 fn the_example_fleet_is_clean() {
     let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/fleet");
-    let (config, diags) = config::load(&root.join("config"), &FileProvider::new(&root.join("secrets")));
+    let (config, diags) = config::load(
+        &root.join("config"),
+        &FileProvider::new(&root.join("secrets")),
+    );
     assert!(diags.is_empty(), "{diags:#?}");
     assert!(config.modules.len() >= 4);
 }

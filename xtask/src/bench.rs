@@ -1,0 +1,114 @@
+//! `cargo xtask bench`: runs the criterion benchmarks and records their figures.
+//!
+//! Each run appends one row per benchmark to `bench/results.tsv`: date (UTC), commit,
+//! benchmark, mean and the 95% confidence bounds in milliseconds. Timing lives here, in
+//! benchmarks that anyone can rerun, never as assertions in tests.
+
+use std::fmt::Write as _;
+use std::path::Path;
+use std::process::Command;
+
+use anyhow::{Context, Result, bail};
+
+use crate::root;
+
+/// Benchmarks to run: (package, bench target).
+const BENCHES: &[(&str, &str)] = &[("vigo-server", "config")];
+
+pub fn run(args: &[String]) -> Result<()> {
+    let root = root();
+    let extra: Vec<&str> = args.iter().map(String::as_str).collect();
+    for (package, bench) in BENCHES {
+        let status = Command::new(env!("CARGO"))
+            .current_dir(&root)
+            .args(["bench", "-p", package, "--bench", bench, "--"])
+            .args(&extra)
+            .status()
+            .context("running cargo bench")?;
+        if !status.success() {
+            bail!("cargo bench -p {package} --bench {bench} failed");
+        }
+    }
+    let commit = git(&root, &["rev-parse", "--short", "HEAD"]).unwrap_or_else(|| "unknown".into());
+    let dirty = git(&root, &["status", "--porcelain"]).is_some_and(|s| !s.is_empty());
+    let commit = if dirty {
+        format!("{commit}+dirty")
+    } else {
+        commit
+    };
+    let date = git(&root, &["log", "-1", "--format=%cs"]).unwrap_or_default();
+    let date = today().unwrap_or(date);
+
+    let mut rows = String::new();
+    let criterion = root.join("target/criterion");
+    for estimates in find_estimates(&criterion) {
+        let text = std::fs::read_to_string(&estimates)?;
+        let v: serde_json::Value = serde_json::from_str(&text)
+            .with_context(|| format!("reading {}", estimates.display()))?;
+        let ms = |p: &serde_json::Value| p.as_f64().unwrap_or(f64::NAN) / 1e6;
+        let name = estimates
+            .parent()
+            .and_then(Path::parent)
+            .and_then(|p| p.strip_prefix(&criterion).ok())
+            .map(|p| p.display().to_string())
+            .unwrap_or_default();
+        let mean = &v["mean"];
+        let _ = writeln!(
+            rows,
+            "{date}\t{commit}\t{name}\t{:.3}\t{:.3}\t{:.3}",
+            ms(&mean["point_estimate"]),
+            ms(&mean["confidence_interval"]["lower_bound"]),
+            ms(&mean["confidence_interval"]["upper_bound"])
+        );
+    }
+    let results = root.join("bench/results.tsv");
+    let mut existing = std::fs::read_to_string(&results).unwrap_or_default();
+    if existing.is_empty() {
+        existing.push_str("date\tcommit\tbenchmark\tmean_ms\tlow_ms\thigh_ms\n");
+    }
+    existing.push_str(&rows);
+    std::fs::write(&results, existing)?;
+    print!("appended to bench/results.tsv:\n{rows}");
+    Ok(())
+}
+
+fn find_estimates(dir: &Path) -> Vec<std::path::PathBuf> {
+    let mut out = Vec::new();
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return out;
+    };
+    for e in entries.flatten() {
+        let p = e.path();
+        if p.is_dir() {
+            let est = p.join("new/estimates.json");
+            if est.is_file() {
+                out.push(est);
+            } else {
+                out.extend(find_estimates(&p));
+            }
+        }
+    }
+    out.sort();
+    out
+}
+
+fn git(root: &Path, args: &[&str]) -> Option<String> {
+    let out = Command::new("git")
+        .current_dir(root)
+        .args(args)
+        .output()
+        .ok()?;
+    out.status
+        .success()
+        .then(|| String::from_utf8_lossy(&out.stdout).trim().to_string())
+}
+
+fn today() -> Option<String> {
+    let out = Command::new("date")
+        .args(["-u", "+%Y-%m-%d"])
+        .output()
+        .ok()?;
+    out.status
+        .success()
+        .then(|| String::from_utf8_lossy(&out.stdout).trim().to_string())
+}
