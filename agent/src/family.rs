@@ -72,7 +72,10 @@ impl Family {
 
     /// Linux distributions share the Linux kernel's interfaces (/proc, /etc/shadow).
     pub fn is_linux(self) -> bool {
-        matches!(self, Family::Debian | Family::Rhel | Family::Suse | Family::Arch | Family::Alpine)
+        matches!(
+            self,
+            Family::Debian | Family::Rhel | Family::Suse | Family::Arch | Family::Alpine
+        )
     }
 }
 

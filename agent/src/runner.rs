@@ -27,7 +27,11 @@ impl Runner for ProcessRunner {
         command
             .args(&cmd.args)
             .envs(cmd.env.iter().map(|(k, v)| (k, v)))
-            .stdin(if cmd.stdin.is_some() { Stdio::piped() } else { Stdio::null() })
+            .stdin(if cmd.stdin.is_some() {
+                Stdio::piped()
+            } else {
+                Stdio::null()
+            })
             .stdout(Stdio::piped())
             .stderr(Stdio::piped());
         sys::own_process_group(&mut command);
@@ -42,8 +46,20 @@ impl Runner for ProcessRunner {
             });
         }
         let (done_tx, done_rx) = mpsc::channel();
-        let stdout = capture(child.stdout.take().map(|s| Box::new(s) as Box<dyn Read + Send>), done_tx.clone());
-        let stderr = capture(child.stderr.take().map(|s| Box::new(s) as Box<dyn Read + Send>), done_tx);
+        let stdout = capture(
+            child
+                .stdout
+                .take()
+                .map(|s| Box::new(s) as Box<dyn Read + Send>),
+            done_tx.clone(),
+        );
+        let stderr = capture(
+            child
+                .stderr
+                .take()
+                .map(|s| Box::new(s) as Box<dyn Read + Send>),
+            done_tx,
+        );
 
         let (status, timed_out) = wait(&mut child, cmd.timeout)?;
         // Both readers end when every holder of the pipes has exited; a daemon the command
@@ -55,7 +71,12 @@ impl Runner for ProcessRunner {
                 break;
             }
         }
-        Ok(Output { status, stdout: take(&stdout), stderr: take(&stderr), timed_out })
+        Ok(Output {
+            status,
+            stdout: take(&stdout),
+            stderr: take(&stderr),
+            timed_out,
+        })
     }
 }
 
@@ -168,7 +189,10 @@ mod tests {
     #[test]
     fn captures_status_output_and_stdin() {
         let out = sh("echo out; echo err >&2; exit 3", 5000);
-        assert_eq!((out.status, out.stdout.as_slice(), out.stderr.as_slice()), (Some(3), &b"out\n"[..], &b"err\n"[..]));
+        assert_eq!(
+            (out.status, out.stdout.as_slice(), out.stderr.as_slice()),
+            (Some(3), &b"out\n"[..], &b"err\n"[..])
+        );
         let mut cmd = Command::new("/bin/sh", &["-c", "tr a-z A-Z"]);
         cmd.stdin = Some(b"hello".to_vec());
         cmd.env.push(("X".into(), "1".into()));
@@ -180,12 +204,21 @@ mod tests {
         let start = Instant::now();
         let out = sh("sleep 30 & sleep 30; echo never", 200);
         assert!(out.timed_out && out.status.is_none(), "{out:?}");
-        assert!(start.elapsed() < Duration::from_secs(5), "{:?}", start.elapsed());
+        assert!(
+            start.elapsed() < Duration::from_secs(5),
+            "{:?}",
+            start.elapsed()
+        );
     }
 
     #[test]
     fn missing_program_is_an_error() {
-        let err = ProcessRunner.run(&Command::new("/nonexistent/vigo-test", &[])).unwrap_err();
-        assert!(err.0.contains("could not start /nonexistent/vigo-test"), "{err}");
+        let err = ProcessRunner
+            .run(&Command::new("/nonexistent/vigo-test", &[]))
+            .unwrap_err();
+        assert!(
+            err.0.contains("could not start /nonexistent/vigo-test"),
+            "{err}"
+        );
     }
 }

@@ -41,12 +41,14 @@ impl Db {
         let read = |name: &str, required: bool| -> Result<Option<Table>, ProviderError> {
             let path = etc.join(name);
             match std::fs::read(&path) {
-                Ok(bytes) => String::from_utf8(bytes).map(|t| Some(Table::parse(&t))).map_err(|_| {
-                    ProviderError(format!(
-                        "reading {}: it is not valid UTF-8; fix the file by hand",
-                        path.display()
-                    ))
-                }),
+                Ok(bytes) => String::from_utf8(bytes)
+                    .map(|t| Some(Table::parse(&t)))
+                    .map_err(|_| {
+                        ProviderError(format!(
+                            "reading {}: it is not valid UTF-8; fix the file by hand",
+                            path.display()
+                        ))
+                    }),
                 Err(e) if e.kind() == std::io::ErrorKind::NotFound && !required => Ok(None),
                 Err(e) => Err(ProviderError(format!(
                     "reading {}: {e}{}",
@@ -59,9 +61,18 @@ impl Db {
                 ))),
             }
         };
-        let tables =
-            [read("passwd", true)?, read(shadow_file, false)?, read("group", true)?, read("gshadow", false)?];
-        Ok(Db { etc, tables, shadow_file, dirty: [false; 4] })
+        let tables = [
+            read("passwd", true)?,
+            read(shadow_file, false)?,
+            read("group", true)?,
+            read("gshadow", false)?,
+        ];
+        Ok(Db {
+            etc,
+            tables,
+            shadow_file,
+            dirty: [false; 4],
+        })
     }
 
     fn table(&self, i: usize) -> Option<&Table> {
@@ -69,7 +80,11 @@ impl Db {
     }
 
     fn path(&self, i: usize) -> String {
-        let name = if i == SHADOW { self.shadow_file } else { FILES[i] };
+        let name = if i == SHADOW {
+            self.shadow_file
+        } else {
+            FILES[i]
+        };
         self.etc.join(name).display().to_string()
     }
 
@@ -77,26 +92,26 @@ impl Db {
     pub fn users(&self) -> Result<Vec<PasswdEntry>, ProviderError> {
         let file = self.path(PASSWD);
         let t = self.table(PASSWD).expect("passwd is required at load");
-        t.entries().map(|f| PasswdEntry::from_fields(&f, &file)).collect()
-    }
-
-    /// The user `name`.
-    pub fn user(&self, name: &str) -> Result<Option<PasswdEntry>, ProviderError> {
-        let t = self.table(PASSWD).expect("passwd is required at load");
-        t.get(name).map(|f| PasswdEntry::from_fields(&f, &self.path(PASSWD))).transpose()
+        t.entries()
+            .map(|f| PasswdEntry::from_fields(&f, &file))
+            .collect()
     }
 
     /// Every group.
     pub fn groups(&self) -> Result<Vec<GroupEntry>, ProviderError> {
         let file = self.path(GROUP);
         let t = self.table(GROUP).expect("group is required at load");
-        t.entries().map(|f| GroupEntry::from_fields(&f, &file)).collect()
+        t.entries()
+            .map(|f| GroupEntry::from_fields(&f, &file))
+            .collect()
     }
 
     /// The group `name`.
     pub fn group(&self, name: &str) -> Result<Option<GroupEntry>, ProviderError> {
         let t = self.table(GROUP).expect("group is required at load");
-        t.get(name).map(|f| GroupEntry::from_fields(&f, &self.path(GROUP))).transpose()
+        t.get(name)
+            .map(|f| GroupEntry::from_fields(&f, &self.path(GROUP)))
+            .transpose()
     }
 
     /// The password hash of `name` (`!`, `*` or empty when locked or unset), when the hash
@@ -128,7 +143,9 @@ impl Db {
             e.home.clone(),
             e.shell.clone(),
         ];
-        self.edit(PASSWD).expect("passwd is required at load").push(&fields);
+        self.edit(PASSWD)
+            .expect("passwd is required at load")
+            .push(&fields);
         if self.tables[SHADOW].is_none() {
             self.tables[SHADOW] = Some(Table::default());
         }
@@ -143,12 +160,16 @@ impl Db {
             String::new(),
             String::new(),
         ];
-        self.edit(SHADOW).expect("shadow was just created").push(&shadow);
+        self.edit(SHADOW)
+            .expect("shadow was just created")
+            .push(&shadow);
     }
 
     /// Sets field `idx` of user `name`'s passwd entry.
     pub fn set_user_field(&mut self, name: &str, idx: usize, value: &str) {
-        let t = self.tables[PASSWD].as_mut().expect("passwd is required at load");
+        let t = self.tables[PASSWD]
+            .as_mut()
+            .expect("passwd is required at load");
         if t.set_field(name, idx, value) {
             self.dirty[PASSWD] = true;
         }
@@ -159,8 +180,9 @@ impl Db {
     pub fn set_hash(&mut self, name: &str, hash: &str) {
         let t = self.tables[SHADOW].get_or_insert_with(Table::default);
         if t.get(name).is_none() {
-            let fields: Vec<String> =
-                [name, hash, "", "0", "99999", "7", "", "", ""].map(String::from).to_vec();
+            let fields: Vec<String> = [name, hash, "", "0", "99999", "7", "", "", ""]
+                .map(String::from)
+                .to_vec();
             t.push(&fields);
         } else {
             t.set_field(name, 1, hash);
@@ -186,8 +208,12 @@ impl Db {
         if let Some(t) = self.tables[GSHADOW].as_mut() {
             let names = t.names();
             for g in names {
-                let fields: Vec<String> =
-                    t.get(&g).expect("listed").iter().map(|f| f.to_string()).collect();
+                let fields: Vec<String> = t
+                    .get(&g)
+                    .expect("listed")
+                    .iter()
+                    .map(|f| f.to_string())
+                    .collect();
                 let admins = fields.get(2).map(|a| strip(a, name));
                 if let Some(admins) = admins
                     && t.set_field(&g, 2, &admins)
@@ -202,8 +228,15 @@ impl Db {
     /// Adds a group (and its gshadow entry when the root has gshadow).
     pub fn add_group(&mut self, name: &str, gid: u32, members: &[String]) {
         let list = members.join(",");
-        let fields = [name.to_string(), "x".to_string(), gid.to_string(), list.clone()];
-        self.edit(GROUP).expect("group is required at load").push(&fields);
+        let fields = [
+            name.to_string(),
+            "x".to_string(),
+            gid.to_string(),
+            list.clone(),
+        ];
+        self.edit(GROUP)
+            .expect("group is required at load")
+            .push(&fields);
         if self.has_gshadow() {
             let fields = [name.to_string(), "!".to_string(), String::new(), list];
             self.edit(GSHADOW).expect("gshadow exists").push(&fields);
@@ -212,7 +245,9 @@ impl Db {
 
     /// Changes the gid of group `name`.
     pub fn set_gid(&mut self, name: &str, gid: u32) {
-        let t = self.tables[GROUP].as_mut().expect("group is required at load");
+        let t = self.tables[GROUP]
+            .as_mut()
+            .expect("group is required at load");
         if t.set_field(name, 2, &gid.to_string()) {
             self.dirty[GROUP] = true;
         }
@@ -222,7 +257,9 @@ impl Db {
     /// keeping the order of members that stay.
     pub fn set_members(&mut self, name: &str, members: &[String]) {
         for i in [GROUP, GSHADOW] {
-            let Some(t) = self.tables[i].as_mut() else { continue };
+            let Some(t) = self.tables[i].as_mut() else {
+                continue;
+            };
             let Some(fields) = t.get(name) else { continue };
             let current = super::table::split_members(fields.get(3).copied().unwrap_or(""));
             let merged = merge_members(&current, members).join(",");
@@ -245,12 +282,16 @@ impl Db {
     /// `shadow` 0640 root:shadow-or-root as Debian ships it, others 0644 root:root), after
     /// saving the previous content as `<file>-`.
     pub fn save(&mut self) -> Result<(), ProviderError> {
-        for i in 0..4 {
+        for (i, table) in self.tables.iter().enumerate() {
             if !self.dirty[i] {
                 continue;
             }
-            let Some(table) = &self.tables[i] else { continue };
-            let name = if i == SHADOW { self.shadow_file } else { FILES[i] };
+            let Some(table) = table else { continue };
+            let name = if i == SHADOW {
+                self.shadow_file
+            } else {
+                FILES[i]
+            };
             let path = self.etc.join(name);
             let (mode, uid, gid) = match os::meta(&path)? {
                 Some(m) => (m.mode, m.uid, m.gid),
@@ -258,11 +299,17 @@ impl Db {
                 None => (0o644, 0, 0),
             };
             if let Ok(old) = std::fs::read(&path) {
-                os::write_atomic(&path.with_file_name(format!("{name}-")), &old, mode, uid, gid)?;
+                os::write_atomic(
+                    &path.with_file_name(format!("{name}-")),
+                    &old,
+                    mode,
+                    uid,
+                    gid,
+                )?;
             }
             os::write_atomic(&path, table.render().as_bytes(), mode, uid, gid)?;
-            self.dirty[i] = false;
         }
+        self.dirty = [false; 4];
         Ok(())
     }
 
@@ -272,7 +319,10 @@ impl Db {
 }
 
 fn strip(list: &str, name: &str) -> String {
-    list.split(',').filter(|m| !m.is_empty() && *m != name).collect::<Vec<_>>().join(",")
+    list.split(',')
+        .filter(|m| !m.is_empty() && *m != name)
+        .collect::<Vec<_>>()
+        .join(",")
 }
 
 fn days_since_epoch() -> u64 {
@@ -293,7 +343,7 @@ pub struct Defs {
     pub gid: (u32, u32),
     /// First and last gid of system groups.
     pub sys_gid: (u32, u32),
-    /// Mode of a home folder Vigo creates.
+    /// Mode of a home folder Vigo creates (`HOME_MODE`, else 0777 less `UMASK`).
     pub home_mode: u32,
 }
 
@@ -321,7 +371,8 @@ impl Defs {
             sys_uid: (get("SYS_UID_MIN", 100, 10), get("SYS_UID_MAX", 999, 10)),
             gid: (get("GID_MIN", 1000, 10), get("GID_MAX", 60000, 10)),
             sys_gid: (get("SYS_GID_MIN", 100, 10), get("SYS_GID_MAX", 999, 10)),
-            home_mode: get("HOME_MODE", 0o700, 8),
+            // useradd: HOME_MODE, else what UMASK leaves of 0777 (0755 on Debian).
+            home_mode: get("HOME_MODE", 0o777 & !get("UMASK", 0o022, 8), 8),
         }
     }
 }
@@ -334,7 +385,11 @@ pub fn next_id(used: &[u32], range: (u32, u32), system: bool) -> Option<u32> {
     if system {
         return (lo..=hi).rev().find(|id| !used.contains(id));
     }
-    let top = used.iter().copied().filter(|id| (lo..=hi).contains(id)).max();
+    let top = used
+        .iter()
+        .copied()
+        .filter(|id| (lo..=hi).contains(id))
+        .max();
     match top {
         Some(top) if top < hi => Some(top + 1),
         Some(_) => (lo..=hi).find(|id| !used.contains(id)),
@@ -352,8 +407,12 @@ mod tests {
         assert_eq!(d.uid, (2000, 3000));
         assert_eq!(d.gid, (1000, 60000));
         assert_eq!(d.home_mode, 0o750);
-        assert_eq!(Defs::parse("").home_mode, 0o700);
-        assert_eq!(next_id(&[0, 1000, 1001, 65534], (1000, 60000), false), Some(1002));
+        assert_eq!(Defs::parse("").home_mode, 0o755);
+        assert_eq!(Defs::parse("UMASK 077\n").home_mode, 0o700);
+        assert_eq!(
+            next_id(&[0, 1000, 1001, 65534], (1000, 60000), false),
+            Some(1002)
+        );
         assert_eq!(next_id(&[0, 65534], (1000, 60000), false), Some(1000));
         assert_eq!(next_id(&[0, 999, 998], (100, 999), true), Some(997));
         assert_eq!(next_id(&[5, 6], (5, 6), false), None);

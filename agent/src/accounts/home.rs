@@ -9,7 +9,13 @@ use crate::providers::ProviderError;
 
 /// Creates `home` (a path beneath the root) for `uid:gid` with `mode`, copying `skel`
 /// into it when `skel` exists. The parent folders are created root-owned as needed.
-pub fn create(home: &Path, skel: &Path, mode: u32, uid: u32, gid: u32) -> Result<(), ProviderError> {
+pub fn create(
+    home: &Path,
+    skel: &Path,
+    mode: u32,
+    uid: u32,
+    gid: u32,
+) -> Result<(), ProviderError> {
     if let Some(parent) = home.parent() {
         std::fs::create_dir_all(parent)
             .map_err(|e| ProviderError(format!("creating {}: {e}", parent.display())))?;
@@ -22,12 +28,14 @@ pub fn create(home: &Path, skel: &Path, mode: u32, uid: u32, gid: u32) -> Result
 }
 
 fn copy_tree(from: &Path, to: &Path, uid: u32, gid: u32) -> Result<(), ProviderError> {
-    let entries =
-        std::fs::read_dir(from).map_err(|e| ProviderError(format!("reading {}: {e}", from.display())))?;
+    let entries = std::fs::read_dir(from)
+        .map_err(|e| ProviderError(format!("reading {}: {e}", from.display())))?;
     for entry in entries {
         let entry = entry.map_err(|e| ProviderError(format!("reading {}: {e}", from.display())))?;
         let (src, dst) = (entry.path(), to.join(entry.file_name()));
-        let Some(meta) = os::meta(&src)? else { continue };
+        let Some(meta) = os::meta(&src)? else {
+            continue;
+        };
         if meta.symlink {
             let target = std::fs::read_link(&src)
                 .map_err(|e| ProviderError(format!("reading {}: {e}", src.display())))?;
@@ -55,5 +63,8 @@ fn symlink(target: &Path, link: &Path) -> Result<(), ProviderError> {
 
 #[cfg(not(unix))]
 fn symlink(_target: &Path, link: &Path) -> Result<(), ProviderError> {
-    Err(ProviderError(format!("creating the symlink {}: not available on this system", link.display())))
+    Err(ProviderError(format!(
+        "creating the symlink {}: not available on this system",
+        link.display()
+    )))
 }

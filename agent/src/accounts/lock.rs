@@ -37,7 +37,10 @@ impl Lock {
             .truncate(false)
             .open(&lock_path)
             .map_err(|e| {
-                ProviderError(format!("opening the lock file {}: {e}", lock_path.display()))
+                ProviderError(format!(
+                    "opening the lock file {}: {e}",
+                    lock_path.display()
+                ))
             })?;
         let start = Instant::now();
         loop {
@@ -55,11 +58,17 @@ impl Lock {
                     )));
                 }
                 Err(TryLockError::Error(e)) => {
-                    return Err(ProviderError(format!("locking {}: {e}", lock_path.display())));
+                    return Err(ProviderError(format!(
+                        "locking {}: {e}",
+                        lock_path.display()
+                    )));
                 }
             }
         }
-        let mut lock = Lock { _flock: file, links: Vec::new() };
+        let mut lock = Lock {
+            _flock: file,
+            links: Vec::new(),
+        };
         for db in dbs {
             let path = etc.join(db);
             if path.exists() {
@@ -81,7 +90,11 @@ impl Drop for Lock {
 /// Takes shadow-utils' lock on `db`, returning the `<db>.lock` path to remove later.
 fn link_lock(db: &Path, start: Instant) -> Result<PathBuf, ProviderError> {
     let pid = std::process::id();
-    let name = db.file_name().unwrap_or_default().to_string_lossy().into_owned();
+    let name = db
+        .file_name()
+        .unwrap_or_default()
+        .to_string_lossy()
+        .into_owned();
     let own = db.with_file_name(format!("{name}.{pid}"));
     let lock = db.with_file_name(format!("{name}.lock"));
     fs::write(&own, pid.to_string())
@@ -90,7 +103,9 @@ fn link_lock(db: &Path, start: Instant) -> Result<PathBuf, ProviderError> {
         match fs::hard_link(&own, &lock) {
             Ok(()) => break Ok(lock.clone()),
             Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
-                let holder = fs::read_to_string(&lock).ok().and_then(|s| s.trim().parse().ok());
+                let holder = fs::read_to_string(&lock)
+                    .ok()
+                    .and_then(|s| s.trim().parse().ok());
                 match holder {
                     Some(holder) if holder != pid && !os::process_alive(holder) => {
                         // The holder died without cleaning up: the lock is stale.

@@ -13,9 +13,9 @@ pub mod sudoers;
 pub mod table;
 
 #[cfg(not(unix))]
-mod other;
+pub mod other;
 #[cfg(unix)]
-mod unix;
+pub mod unix;
 
 #[cfg(not(unix))]
 pub use other as os;
@@ -36,7 +36,9 @@ pub fn check_name(what: &str, name: &str) -> Result<(), ProviderError> {
     let ok = !body.is_empty()
         && name.len() <= 32
         && !body.starts_with('-')
-        && body.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-'))
+        && body
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-'))
         && !body.chars().all(|c| c.is_ascii_digit())
         && body != "."
         && body != "..";
@@ -70,7 +72,17 @@ mod tests {
         for ok in ["alice", "www-data", "a.b", "_x", "host$", "Bob1"] {
             check_name("user", ok).unwrap();
         }
-        for bad in ["", "-x", "a b", "a:b", "1234", "x\n", "..", "é", &"a".repeat(33)] {
+        for bad in [
+            "",
+            "-x",
+            "a b",
+            "a:b",
+            "1234",
+            "x\n",
+            "..",
+            "é",
+            &"a".repeat(33),
+        ] {
             assert!(check_name("user", bad).is_err(), "{bad:?}");
         }
         assert!(check_field("comment", "Alice: admin").is_err());

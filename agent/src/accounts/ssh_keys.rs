@@ -75,12 +75,18 @@ fn parse_line(line: &str) -> Result<Key<'_>, &'static str> {
     let comment = parts.next().unwrap_or("").trim();
     let raw = base64_decode(blob).ok_or("the key is not valid base64")?;
     // The blob starts with the key type as an SSH string (u32 length, bytes).
-    let len = raw.get(..4).map(|b| u32::from_be_bytes([b[0], b[1], b[2], b[3]]) as usize);
+    let len = raw
+        .get(..4)
+        .map(|b| u32::from_be_bytes([b[0], b[1], b[2], b[3]]) as usize);
     let inner = len.and_then(|l| raw.get(4..4 + l));
     if inner != Some(kind.as_bytes()) {
         return Err("the key data does not match its type");
     }
-    Ok(Key { kind, blob, comment })
+    Ok(Key {
+        kind,
+        blob,
+        comment,
+    })
 }
 
 /// The text after an options prefix (`from="a,b",no-pty ssh-ed25519 …`), honouring
@@ -126,9 +132,21 @@ fn base64_decode(s: &str) -> Option<Vec<u8>> {
 /// A short description of a key list for reports: the count and the key comments.
 pub fn describe(content: &str) -> String {
     let keys = validate(content).unwrap_or_default();
-    let comments: Vec<&str> = keys.iter().map(|k| k.comment).filter(|c| !c.is_empty()).collect();
-    let count = if keys.len() == 1 { "1 key".to_string() } else { format!("{} keys", keys.len()) };
-    if comments.is_empty() { count } else { format!("{count} ({})", comments.join(", ")) }
+    let comments: Vec<&str> = keys
+        .iter()
+        .map(|k| k.comment)
+        .filter(|c| !c.is_empty())
+        .collect();
+    let count = if keys.len() == 1 {
+        "1 key".to_string()
+    } else {
+        format!("{} keys", keys.len())
+    };
+    if comments.is_empty() {
+        count
+    } else {
+        format!("{count} ({})", comments.join(", "))
+    }
 }
 
 /// The content written: `content` with a final newline.
@@ -182,7 +200,14 @@ pub fn converge(
     Ok(Some(Change::new("authorized_keys", from, describe(&body))))
 }
 
-fn write(ssh: &Path, exists: bool, file: &Path, body: &str, uid: u32, gid: u32) -> Result<(), ProviderError> {
+fn write(
+    ssh: &Path,
+    exists: bool,
+    file: &Path,
+    body: &str,
+    uid: u32,
+    gid: u32,
+) -> Result<(), ProviderError> {
     if exists {
         os::chown(ssh, uid, gid)?;
         os::chmod(ssh, 0o700)?;
@@ -221,7 +246,10 @@ mod tests {
         check(&format!("# team\n\n{ED}\n"), Ok(1));
         check(&format!("from=\"10.0.0.1,10.0.0.2\",no-pty {ED}\n"), Ok(1));
         check(&format!("command=\"echo \\\"hi there\\\"\" {ED}"), Ok(1));
-        check("ssh-ed25519 AAAAB3NzaC1yc2EAAAADAQABAAABAQ x", Err("line 1: the key data does not match"));
+        check(
+            "ssh-ed25519 AAAAB3NzaC1yc2EAAAADAQABAAABAQ x",
+            Err("line 1: the key data does not match"),
+        );
         check("ssh-ed25519 not*base64", Err("not valid base64"));
         check("hunter2", Err("line 1: unknown key type"));
         check("-----BEGIN OPENSSH PRIVATE KEY-----", Err("private key"));

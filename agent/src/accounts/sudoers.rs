@@ -26,7 +26,9 @@ pub fn path(family: Family, user: &str) -> Option<String> {
 
 /// The drop-in's content.
 pub fn content(user: &str) -> String {
-    format!("# Managed by Vigo (user resource `{user}`); do not edit.\n{user} ALL=(ALL) NOPASSWD: ALL\n")
+    format!(
+        "# Managed by Vigo (user resource `{user}`); do not edit.\n{user} ALL=(ALL) NOPASSWD: ALL\n"
+    )
 }
 
 /// Brings `user`'s drop-in to `wanted` (present or absent); returns the change, if any.
@@ -72,7 +74,12 @@ pub fn converge(ctx: &Ctx<'_>, user: &str, wanted: bool) -> Result<Option<Change
     Ok(Some(Change::new("sudo_nopasswd", from, "true")))
 }
 
-fn install(ctx: &Ctx<'_>, node_path: &str, file: &PathBuf, body: &str) -> Result<(), ProviderError> {
+fn install(
+    ctx: &Ctx<'_>,
+    node_path: &str,
+    file: &PathBuf,
+    body: &str,
+) -> Result<(), ProviderError> {
     let dir = file.parent().expect("the drop-in lives in a folder");
     if os::meta(dir)?.is_none() {
         std::fs::create_dir_all(dir.parent().expect("sudoers.d has a parent"))
@@ -81,7 +88,10 @@ fn install(ctx: &Ctx<'_>, node_path: &str, file: &PathBuf, body: &str) -> Result
     }
     // The candidate's name contains a dot, so sudo ignores it even while it sits in the
     // include folder; it becomes the drop-in only by the rename after validation.
-    let candidate = dir.join(format!(".{}.vigo-new", file.file_name().unwrap_or_default().display()));
+    let candidate = dir.join(format!(
+        ".{}.vigo-new",
+        file.file_name().unwrap_or_default().display()
+    ));
     os::write_atomic(&candidate, body.as_bytes(), 0o440, 0, 0)?;
     if ctx.runner.has_command("visudo") {
         let cmd = Command::new("visudo", &["-cf", &candidate.display().to_string()]);

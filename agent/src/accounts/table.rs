@@ -22,7 +22,10 @@ impl Table {
         } else {
             body.split('\n').map(str::to_string).collect()
         };
-        Table { lines, trailing_newline }
+        Table {
+            lines,
+            trailing_newline,
+        }
     }
 
     /// The file's text.
@@ -35,11 +38,16 @@ impl Table {
     }
 
     fn is_entry(line: &str) -> bool {
-        !(line.is_empty() || line.starts_with('#') || line.starts_with('+') || line.starts_with('-'))
+        !(line.is_empty()
+            || line.starts_with('#')
+            || line.starts_with('+')
+            || line.starts_with('-'))
     }
 
     fn index(&self, name: &str) -> Option<usize> {
-        self.lines.iter().position(|l| Table::is_entry(l) && l.split(':').next() == Some(name))
+        self.lines
+            .iter()
+            .position(|l| Table::is_entry(l) && l.split(':').next() == Some(name))
     }
 
     /// The fields of the entry named `name`.
@@ -49,13 +57,18 @@ impl Table {
 
     /// The fields of every entry, in file order.
     pub fn entries(&self) -> impl Iterator<Item = Vec<&str>> {
-        self.lines.iter().filter(|l| Table::is_entry(l)).map(|l| l.split(':').collect())
+        self.lines
+            .iter()
+            .filter(|l| Table::is_entry(l))
+            .map(|l| l.split(':').collect())
     }
 
     /// Sets field `idx` of entry `name`; returns whether the line changed. Missing fields up
     /// to `idx` are added empty.
     pub fn set_field(&mut self, name: &str, idx: usize, value: &str) -> bool {
-        let Some(i) = self.index(name) else { return false };
+        let Some(i) = self.index(name) else {
+            return false;
+        };
         let mut fields: Vec<String> = self.lines[i].split(':').map(str::to_string).collect();
         if fields.len() <= idx {
             fields.resize(idx + 1, String::new());
@@ -171,14 +184,23 @@ impl GroupEntry {
 
 /// Splits a comma-separated member list, ignoring empty items.
 pub fn split_members(field: &str) -> Vec<String> {
-    field.split(',').map(str::trim).filter(|m| !m.is_empty()).map(str::to_string).collect()
+    field
+        .split(',')
+        .map(str::trim)
+        .filter(|m| !m.is_empty())
+        .map(str::to_string)
+        .collect()
 }
 
 /// `current` with the members not in `wanted` removed and the missing ones appended, so
 /// that members Vigo keeps stay in their original order (and the line stays unchanged when
 /// nothing differs).
 pub fn merge_members(current: &[String], wanted: &[String]) -> Vec<String> {
-    let mut out: Vec<String> = current.iter().filter(|m| wanted.contains(m)).cloned().collect();
+    let mut out: Vec<String> = current
+        .iter()
+        .filter(|m| wanted.contains(m))
+        .cloned()
+        .collect();
     out.dedup();
     for m in wanted {
         if !out.contains(m) {
@@ -215,7 +237,12 @@ mod tests {
     fn missing_trailing_newline_is_kept_until_a_line_is_added() {
         let mut t = Table::parse("a:x:1:");
         assert_eq!(t.render(), "a:x:1:");
-        t.push(&["b".to_string(), "x".to_string(), "2".to_string(), String::new()]);
+        t.push(&[
+            "b".to_string(),
+            "x".to_string(),
+            "2".to_string(),
+            String::new(),
+        ]);
         assert_eq!(t.render(), "a:x:1:\nb:x:2:\n");
         assert_eq!(Table::parse("").render(), "");
     }
@@ -223,14 +250,20 @@ mod tests {
     #[test]
     fn members_merge_keeps_order() {
         let cur = split_members("a,b,c");
-        assert_eq!(merge_members(&cur, &["c".into(), "d".into(), "a".into()]), ["a", "c", "d"]);
+        assert_eq!(
+            merge_members(&cur, &["c".into(), "d".into(), "a".into()]),
+            ["a", "c", "d"]
+        );
         assert_eq!(split_members(""), Vec::<String>::new());
     }
 
     #[test]
     fn malformed_lines_are_reported() {
-        let err = PasswdEntry::from_fields(&["bob", "x", "nope", "1", "", "/", "/bin/sh"], "/r/etc/passwd")
-            .unwrap_err();
+        let err = PasswdEntry::from_fields(
+            &["bob", "x", "nope", "1", "", "/", "/bin/sh"],
+            "/r/etc/passwd",
+        )
+        .unwrap_err();
         assert!(err.0.contains("`bob` is malformed"), "{err}");
     }
 }

@@ -4,7 +4,7 @@
 
 use std::fs::{self, File, OpenOptions};
 use std::io::Write;
-use std::os::unix::fs::{MetadataExt, OpenOptionsExt, PermissionsExt};
+use std::os::unix::fs::{DirBuilderExt, MetadataExt, OpenOptionsExt, PermissionsExt};
 use std::path::Path;
 
 use crate::providers::ProviderError;
@@ -84,7 +84,8 @@ pub fn write_atomic(
             .mode(0o600)
             .open(&tmp)
             .map_err(|e| io_err("creating", &tmp, &e))?;
-        file.write_all(content).map_err(|e| io_err("writing", &tmp, &e))?;
+        file.write_all(content)
+            .map_err(|e| io_err("writing", &tmp, &e))?;
         std::os::unix::fs::fchown(&file, Some(uid), Some(gid))
             .map_err(|e| io_err("changing the owner of", &tmp, &e))?;
         file.set_permissions(fs::Permissions::from_mode(mode))
@@ -109,7 +110,11 @@ pub fn write_atomic(
 /// Whether the process with `pid` still runs (used to break stale shadow-utils locks).
 /// Only Linux has a cheap answer (/proc); elsewhere a lock is assumed live.
 pub fn process_alive(pid: u32) -> bool {
-    if cfg!(target_os = "linux") { Path::new("/proc").join(pid.to_string()).exists() } else { true }
+    if cfg!(target_os = "linux") {
+        Path::new("/proc").join(pid.to_string()).exists()
+    } else {
+        true
+    }
 }
 
 fn io_err(what: &str, path: &Path, e: &std::io::Error) -> ProviderError {

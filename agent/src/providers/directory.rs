@@ -32,7 +32,9 @@ impl Provider for DirectoryProvider {
                 )));
             }
             if path == "/" {
-                return Err(ProviderError("refusing to remove the root directory".to_string()));
+                return Err(ProviderError(
+                    "refusing to remove the root directory".to_string(),
+                ));
             }
             let empty = fs::read_dir(&target)
                 .map_err(|e| ownership::io_error("listing", &target, &e))?
@@ -44,11 +46,19 @@ impl Provider for DirectoryProvider {
                 )));
             }
             if !ctx.observe {
-                let removed = if empty { fs::remove_dir(&target) } else { fs::remove_dir_all(&target) };
+                let removed = if empty {
+                    fs::remove_dir(&target)
+                } else {
+                    fs::remove_dir_all(&target)
+                };
                 removed.map_err(|e| ownership::io_error("removing", &target, &e))?;
                 ownership::sync_parent(&target);
             }
-            let from = if empty { "directory" } else { "directory with contents" };
+            let from = if empty {
+                "directory"
+            } else {
+                "directory with contents"
+            };
             return Ok(vec![Change::new("state", from, "absent")]);
         }
 
@@ -59,7 +69,11 @@ impl Provider for DirectoryProvider {
         match cur {
             Some(m) if m.kind == ObjKind::Dir => {
                 if let Some(mode) = mode.filter(|&w| w != m.mode) {
-                    changes.push(Change::new("mode", ownership::show_mode(m.mode), ownership::show_mode(mode)));
+                    changes.push(Change::new(
+                        "mode",
+                        ownership::show_mode(m.mode),
+                        ownership::show_mode(mode),
+                    ));
                 }
                 let (o, g) = ownership::owner_names(ctx, &m)?;
                 id_change(&mut changes, "owner", Some((m.uid, o)), owner.as_ref());
@@ -73,7 +87,11 @@ impl Provider for DirectoryProvider {
             }
             None => {
                 changes.push(Change::new("state", "absent", "directory"));
-                changes.push(Change::new("mode", "absent", ownership::show_mode(mode.unwrap_or(0o755))));
+                changes.push(Change::new(
+                    "mode",
+                    "absent",
+                    ownership::show_mode(mode.unwrap_or(0o755)),
+                ));
                 id_change(&mut changes, "owner", None, owner.as_ref());
                 id_change(&mut changes, "group", None, group.as_ref());
             }
@@ -81,8 +99,14 @@ impl Provider for DirectoryProvider {
         if ctx.observe || changes.is_empty() {
             return Ok(changes);
         }
-        let uid = owner.as_ref().map(|w| ownership::require(ctx, w, Db::Passwd)).transpose()?;
-        let gid = group.as_ref().map(|w| ownership::require(ctx, w, Db::Group)).transpose()?;
+        let uid = owner
+            .as_ref()
+            .map(|w| ownership::require(ctx, w, Db::Passwd))
+            .transpose()?;
+        let gid = group
+            .as_ref()
+            .map(|w| ownership::require(ctx, w, Db::Group))
+            .transpose()?;
         match cur {
             Some(m) => set_meta(&target, &m, mode, uid, gid)?,
             None => {
@@ -94,4 +118,3 @@ impl Provider for DirectoryProvider {
         Ok(changes)
     }
 }
-

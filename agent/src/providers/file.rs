@@ -62,7 +62,11 @@ impl Provider for FileProvider {
 }
 
 /// Brings the file at node path `path` to `d`; returns what changed (or would change).
-pub fn converge_file(ctx: &Ctx<'_>, path: &str, d: &DesiredFile<'_>) -> Result<Vec<Change>, ProviderError> {
+pub fn converge_file(
+    ctx: &Ctx<'_>,
+    path: &str,
+    d: &DesiredFile<'_>,
+) -> Result<Vec<Change>, ProviderError> {
     ownership::check_node_path(path)?;
     let target = ctx.path(path);
     let cur = ownership::meta(&target)?;
@@ -103,7 +107,11 @@ pub fn converge_file(ctx: &Ctx<'_>, path: &str, d: &DesiredFile<'_>) -> Result<V
     match cur_file {
         None => {
             write = true;
-            changes.push(Change::new("state", cur.map_or("absent", |m| kind_word(m.kind)), "present"));
+            changes.push(Change::new(
+                "state",
+                cur.map_or("absent", |m| kind_word(m.kind)),
+                "present",
+            ));
             let content = d.content.unwrap_or_default();
             content_changes(&mut changes, d, None, content);
         }
@@ -121,8 +129,16 @@ pub fn converge_file(ctx: &Ctx<'_>, path: &str, d: &DesiredFile<'_>) -> Result<V
     if ctx.observe || changes.is_empty() {
         return Ok(changes);
     }
-    let uid = d.owner.as_ref().map(|w| ownership::require(ctx, w, Db::Passwd)).transpose()?;
-    let gid = d.group.as_ref().map(|w| ownership::require(ctx, w, Db::Group)).transpose()?;
+    let uid = d
+        .owner
+        .as_ref()
+        .map(|w| ownership::require(ctx, w, Db::Passwd))
+        .transpose()?;
+    let gid = d
+        .group
+        .as_ref()
+        .map(|w| ownership::require(ctx, w, Db::Group))
+        .transpose()?;
     if write {
         check_parent(ctx, path)?;
         // A replaced file keeps what the resource does not manage: its mode and owner.
@@ -137,7 +153,13 @@ pub fn converge_file(ctx: &Ctx<'_>, path: &str, d: &DesiredFile<'_>) -> Result<V
 }
 
 /// Sets owner, then mode (changing the owner can clear setuid bits), where they differ.
-pub fn set_meta(target: &std::path::Path, m: &Meta, mode: Option<u32>, uid: Option<u32>, gid: Option<u32>) -> Result<(), ProviderError> {
+pub fn set_meta(
+    target: &std::path::Path,
+    m: &Meta,
+    mode: Option<u32>,
+    uid: Option<u32>,
+    gid: Option<u32>,
+) -> Result<(), ProviderError> {
     let uid = uid.filter(|&u| u != m.uid);
     let gid = gid.filter(|&g| g != m.gid);
     ownership::chown(target, uid, gid)?;
@@ -151,11 +173,16 @@ pub fn set_meta(target: &std::path::Path, m: &Meta, mode: Option<u32>, uid: Opti
 
 /// Fails clearly when the directory that should hold `path` does not exist.
 pub fn check_parent(ctx: &Ctx<'_>, path: &str) -> Result<(), ProviderError> {
-    let parent = path.rsplit_once('/').map_or("/", |(p, _)| if p.is_empty() { "/" } else { p });
+    let parent = path
+        .rsplit_once('/')
+        .map_or("/", |(p, _)| if p.is_empty() { "/" } else { p });
     match ownership::meta(&ctx.path(parent))? {
         Some(m) if m.kind == ObjKind::Dir => Ok(()),
         Some(m) if m.kind == ObjKind::Symlink && ctx.path(parent).is_dir() => Ok(()),
-        Some(m) => Err(ProviderError(format!("cannot create {path}: {parent} is {}, not a directory", m.kind.describe()))),
+        Some(m) => Err(ProviderError(format!(
+            "cannot create {path}: {parent} is {}, not a directory",
+            m.kind.describe()
+        ))),
         None => Err(ProviderError(format!(
             "cannot create {path}: directory {parent} does not exist; add a directory resource for it"
         ))),
@@ -174,20 +201,29 @@ pub fn kind_word(kind: ObjKind) -> &'static str {
 
 /// `Some(old content)` when the file's content differs from `want` (the old content is
 /// `None` when it is too large to diff), `None` when it is the same.
-fn differing_content(target: &std::path::Path, want: &[u8]) -> Result<Option<Option<Vec<u8>>>, ProviderError> {
-    let len = fs::metadata(target).map_err(|e| ownership::io_error("reading", target, &e))?.len();
+fn differing_content(
+    target: &std::path::Path,
+    want: &[u8],
+) -> Result<Option<Option<Vec<u8>>>, ProviderError> {
+    let len = fs::metadata(target)
+        .map_err(|e| ownership::io_error("reading", target, &e))?
+        .len();
     if len != want.len() as u64 {
         if len > MAX_DIFF_BYTES {
             return Ok(Some(None));
         }
-        return fs::read(target).map(|b| Some(Some(b))).map_err(|e| ownership::io_error("reading", target, &e));
+        return fs::read(target)
+            .map(|b| Some(Some(b)))
+            .map_err(|e| ownership::io_error("reading", target, &e));
     }
     // Same length: compare in chunks without holding a huge file in memory twice.
     let mut f = fs::File::open(target).map_err(|e| ownership::io_error("reading", target, &e))?;
     let mut buf = vec![0u8; 64 * 1024];
     let mut at = 0usize;
     loop {
-        let n = f.read(&mut buf).map_err(|e| ownership::io_error("reading", target, &e))?;
+        let n = f
+            .read(&mut buf)
+            .map_err(|e| ownership::io_error("reading", target, &e))?;
         if n == 0 {
             break;
         }
@@ -196,7 +232,9 @@ fn differing_content(target: &std::path::Path, want: &[u8]) -> Result<Option<Opt
             if len > MAX_DIFF_BYTES {
                 return Ok(Some(None));
             }
-            return fs::read(target).map(|b| Some(Some(b))).map_err(|e| ownership::io_error("reading", target, &e));
+            return fs::read(target)
+                .map(|b| Some(Some(b)))
+                .map_err(|e| ownership::io_error("reading", target, &e));
         }
         at = end;
     }
@@ -216,10 +254,19 @@ fn content_changes(changes: &mut Vec<Change>, d: &DesiredFile<'_>, old: Option<&
 }
 
 fn size(n: usize) -> String {
-    if n == 1 { "1 byte".to_string() } else { format!("{n} bytes") }
+    if n == 1 {
+        "1 byte".to_string()
+    } else {
+        format!("{n} bytes")
+    }
 }
 
-fn meta_changes(ctx: &Ctx<'_>, changes: &mut Vec<Change>, cur: Option<&Meta>, d: &DesiredFile<'_>) -> Result<(), ProviderError> {
+fn meta_changes(
+    ctx: &Ctx<'_>,
+    changes: &mut Vec<Change>,
+    cur: Option<&Meta>,
+    d: &DesiredFile<'_>,
+) -> Result<(), ProviderError> {
     let (cur_owner, cur_group) = match cur {
         Some(m) => {
             let (o, g) = ownership::owner_names(ctx, m)?;
@@ -229,9 +276,17 @@ fn meta_changes(ctx: &Ctx<'_>, changes: &mut Vec<Change>, cur: Option<&Meta>, d:
     };
     match (cur, d.mode) {
         (Some(m), Some(mode)) if m.mode != mode => {
-            changes.push(Change::new("mode", ownership::show_mode(m.mode), ownership::show_mode(mode)));
+            changes.push(Change::new(
+                "mode",
+                ownership::show_mode(m.mode),
+                ownership::show_mode(mode),
+            ));
         }
-        (None, mode) => changes.push(Change::new("mode", "absent", ownership::show_mode(mode.unwrap_or(0o644)))),
+        (None, mode) => changes.push(Change::new(
+            "mode",
+            "absent",
+            ownership::show_mode(mode.unwrap_or(0o644)),
+        )),
         _ => {}
     }
     id_change(changes, "owner", cur_owner, d.owner.as_ref());
@@ -241,7 +296,12 @@ fn meta_changes(ctx: &Ctx<'_>, changes: &mut Vec<Change>, cur: Option<&Meta>, d:
 
 /// Records an owner or group change: `cur` is the current (id, name), `None` for a new
 /// object.
-pub fn id_change(changes: &mut Vec<Change>, field: &str, cur: Option<(u32, String)>, want: Option<&Wanted>) {
+pub fn id_change(
+    changes: &mut Vec<Change>,
+    field: &str,
+    cur: Option<(u32, String)>,
+    want: Option<&Wanted>,
+) {
     let Some(want) = want else { return };
     match cur {
         Some((id, _)) if want.id == Some(id) => {}

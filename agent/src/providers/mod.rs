@@ -15,9 +15,15 @@ use vigo_shared::bundle::{AttrValue, Resource};
 use crate::facts::Facts;
 use crate::family::Family;
 
+pub mod cron;
+pub mod directory;
+pub mod exec;
+pub mod file;
 pub mod group;
+pub mod ownership;
 pub mod package;
 pub mod service;
+pub mod symlink;
 #[cfg(test)]
 pub mod testing;
 pub mod user;
@@ -45,7 +51,8 @@ impl Ctx<'_> {
 }
 
 /// One external command: program, arguments, environment, optional stdin and a timeout.
-#[derive(Clone, Debug, PartialEq, Eq)]
+/// Secrets (a password hash) travel only on stdin, which `Debug` shows as a length.
+#[derive(Clone, PartialEq, Eq)]
 pub struct Command {
     /// The program (looked up on PATH when it has no slash).
     pub program: String,
@@ -57,6 +64,21 @@ pub struct Command {
     pub stdin: Option<Vec<u8>>,
     /// The command is killed when it runs longer than this.
     pub timeout: Duration,
+}
+
+impl std::fmt::Debug for Command {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Command")
+            .field("program", &self.program)
+            .field("args", &self.args)
+            .field("env", &self.env)
+            .field(
+                "stdin",
+                &self.stdin.as_ref().map(|s| format!("<{} bytes>", s.len())),
+            )
+            .field("timeout", &self.timeout)
+            .finish()
+    }
 }
 
 impl Command {
@@ -116,6 +138,39 @@ pub trait Runner {
     }
 }
 
+/// Runs `cmd` and fails unless it exits 0. The error names `what` was being done, the
+/// argv (which, by the providers' rule, never carries a secret: those go on stdin) and the
+/// end of stderr (or stdout when stderr is empty).
+pub fn run_checked(ctx: &Ctx<'_>, cmd: &Command, what: &str) -> Result<Output, ProviderError> {
+    check_output(cmd, ctx.runner.run(cmd)?, what)
+}
+
+/// The output of `cmd` when it exited 0, else the error [`run_checked`] describes.
+pub fn check_output(cmd: &Command, out: Output, what: &str) -> Result<Output, ProviderError> {
+    if out.success() {
+        return Ok(out);
+    }
+    let stream = if out.stderr.iter().all(u8::is_ascii_whitespace) {
+        &out.stdout
+    } else {
+        &out.stderr
+    };
+    let text = String::from_utf8_lossy(stream);
+    let text = text.trim();
+    let start = text.char_indices().rev().nth(299).map_or(0, |(i, _)| i);
+    let status = match (out.status, out.timed_out) {
+        (_, true) => "timed out".to_string(),
+        (Some(code), _) => format!("exited with status {code}"),
+        (None, _) => "was killed by a signal".to_string(),
+    };
+    let mut msg = format!("{what}: `{}` {status}", cmd.argv_line());
+    if !text.is_empty() {
+        msg.push_str(": ");
+        msg.push_str(&text[start..]);
+    }
+    Err(ProviderError(msg))
+}
+
 /// Finds `program` on PATH or in the sbin folders that a root shell would search.
 pub fn find_program(program: &str) -> Option<PathBuf> {
     if program.contains('/') {
@@ -144,7 +199,11 @@ pub struct Change {
 impl Change {
     /// A change of `field` from `from` to `to`.
     pub fn new(field: &str, from: impl Into<String>, to: impl Into<String>) -> Change {
-        Change { field: field.to_string(), from: from.into(), to: to.into() }
+        Change {
+            field: field.to_string(),
+            from: from.into(),
+            to: to.into(),
+        }
     }
 }
 
@@ -173,6 +232,19 @@ pub trait Provider {
     /// Only services do anything here.
     fn refresh(&self, _res: &Resource, _ctx: &Ctx<'_>) -> Result<(), ProviderError> {
         Ok(())
+    }
+
+    /// Whether the engine confirms a change by converging again in observe mode, which
+    /// must then report nothing. Providers whose change is an action (exec) say no.
+    fn recheck(&self) -> bool {
+        true
+    }
+
+    /// Whether a pending `refresh` is still needed after converging made `changes`. By
+    /// default a resource that was just brought into existence or started (a `state`
+    /// change) needs no restart on top.
+    fn needs_refresh_after(&self, changes: &[Change]) -> bool {
+        !changes.iter().any(|c| c.field == "state")
     }
 }
 

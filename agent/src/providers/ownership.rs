@@ -65,10 +65,14 @@ pub fn node_path(res: &Resource) -> Result<String, ProviderError> {
 /// Refuses a relative path or one with `..`, which could point outside the root.
 pub fn check_node_path(path: &str) -> Result<(), ProviderError> {
     if !path.starts_with('/') {
-        return Err(ProviderError(format!("path {path:?} is not absolute; write it from / on")));
+        return Err(ProviderError(format!(
+            "path {path:?} is not absolute; write it from / on"
+        )));
     }
     if path.split('/').any(|c| c == "..") {
-        return Err(ProviderError(format!("path {path:?} contains '..'; write it without parent references")));
+        return Err(ProviderError(format!(
+            "path {path:?} contains '..'; write it without parent references"
+        )));
     }
     if path.contains('\0') {
         return Err(ProviderError(format!("path {path:?} contains a NUL byte")));
@@ -81,13 +85,23 @@ pub fn parse_mode(res: &Resource) -> Result<Option<u32>, ProviderError> {
     let text = match res.attr("mode") {
         None => return Ok(None),
         Some(AttrValue::Str(s)) => s.as_str(),
-        Some(AttrValue::Int(i)) => return Err(ProviderError(format!("mode {i} must be an octal string such as \"0644\""))),
-        Some(_) => return Err(ProviderError("mode must be an octal string such as \"0644\"".to_string())),
+        Some(AttrValue::Int(i)) => {
+            return Err(ProviderError(format!(
+                "mode {i} must be an octal string such as \"0644\""
+            )));
+        }
+        Some(_) => {
+            return Err(ProviderError(
+                "mode must be an octal string such as \"0644\"".to_string(),
+            ));
+        }
     };
     let ok = (3..=4).contains(&text.len()) && text.bytes().all(|b| (b'0'..=b'7').contains(&b));
     match u32::from_str_radix(text, 8) {
         Ok(mode) if ok => Ok(Some(mode)),
-        _ => Err(ProviderError(format!("mode {text:?} is not 3 or 4 octal digits such as \"0644\""))),
+        _ => Err(ProviderError(format!(
+            "mode {text:?} is not 3 or 4 octal digits such as \"0644\""
+        ))),
     }
 }
 
@@ -169,12 +183,18 @@ impl Accounts {
 
     /// The id of `name`.
     pub fn id(&self, name: &str) -> Option<u32> {
-        self.entries.iter().find(|(n, _)| n == name).map(|&(_, id)| id)
+        self.entries
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|&(_, id)| id)
     }
 
     /// The first name with `id`, or the number itself.
     pub fn name(&self, id: u32) -> String {
-        self.entries.iter().find(|&&(_, i)| i == id).map_or_else(|| id.to_string(), |(n, _)| n.clone())
+        self.entries
+            .iter()
+            .find(|&&(_, i)| i == id)
+            .map_or_else(|| id.to_string(), |(n, _)| n.clone())
     }
 }
 
@@ -190,16 +210,29 @@ pub struct Wanted {
 /// Resolves the `owner` (`Db::Passwd`) or `group` (`Db::Group`) attribute. A name the
 /// root does not know resolves to `id: None`: in observe mode the account may be created
 /// by a resource that has not run; when applying it is an error, raised by [`require`].
-pub fn wanted(ctx: &Ctx<'_>, res: &Resource, key: &str, db: Db) -> Result<Option<Wanted>, ProviderError> {
-    let Some(text) = attr_str(res, key) else { return Ok(None) };
+pub fn wanted(
+    ctx: &Ctx<'_>,
+    res: &Resource,
+    key: &str,
+    db: Db,
+) -> Result<Option<Wanted>, ProviderError> {
+    let Some(text) = attr_str(res, key) else {
+        return Ok(None);
+    };
     if text.is_empty() {
-        return Err(ProviderError(format!("{key} is empty; give a {} name or a number", db.what())));
+        return Err(ProviderError(format!(
+            "{key} is empty; give a {} name or a number",
+            db.what()
+        )));
     }
     let id = match text.parse::<u32>() {
         Ok(n) => Some(n),
         Err(_) => Accounts::read(ctx, db)?.id(text),
     };
-    Ok(Some(Wanted { text: text.to_string(), id }))
+    Ok(Some(Wanted {
+        text: text.to_string(),
+        id,
+    }))
 }
 
 /// The id of a wanted owner or group, or an error naming the missing account.
@@ -217,7 +250,10 @@ pub fn require(ctx: &Ctx<'_>, w: &Wanted, db: Db) -> Result<u32, ProviderError> 
 
 /// Current owner and group as the report shows them (names from the root's databases).
 pub fn owner_names(ctx: &Ctx<'_>, m: &Meta) -> Result<(String, String), ProviderError> {
-    Ok((Accounts::read(ctx, Db::Passwd)?.name(m.uid), Accounts::read(ctx, Db::Group)?.name(m.gid)))
+    Ok((
+        Accounts::read(ctx, Db::Passwd)?.name(m.uid),
+        Accounts::read(ctx, Db::Group)?.name(m.gid),
+    ))
 }
 
 /// Sets the permission bits of `path` (not used on symlinks).
@@ -235,7 +271,12 @@ pub fn chown(path: &Path, uid: Option<u32>, gid: Option<u32>) -> Result<(), Prov
 
 /// Creates one directory (not its parents) with `mode`, closed to others until its owner
 /// and mode are set.
-pub fn mkdir(path: &Path, mode: u32, uid: Option<u32>, gid: Option<u32>) -> Result<(), ProviderError> {
+pub fn mkdir(
+    path: &Path,
+    mode: u32,
+    uid: Option<u32>,
+    gid: Option<u32>,
+) -> Result<(), ProviderError> {
     sys::mkdir_private(path).map_err(|e| io_error("creating directory", path, &e))?;
     chown(path, uid, gid)?;
     chmod(path, mode)
@@ -246,7 +287,10 @@ pub fn temp_beside(path: &Path) -> PathBuf {
     use std::sync::atomic::{AtomicU32, Ordering};
     static NEXT: AtomicU32 = AtomicU32::new(0);
     let n = NEXT.fetch_add(1, Ordering::Relaxed);
-    let base = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    let base = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
     path.with_file_name(format!(".{base}.vigo-{}-{n}", std::process::id()))
 }
 
@@ -254,11 +298,19 @@ pub fn temp_beside(path: &Path) -> PathBuf {
 /// temporary file in the same directory, sets its mode and owner, flushes it to disk and
 /// renames it over `path`, then flushes the directory. Readers see the old file or the new
 /// one, never a half-written one; on any error the temporary file is removed.
-pub fn write_atomic(path: &Path, content: &[u8], mode: u32, uid: Option<u32>, gid: Option<u32>) -> Result<(), ProviderError> {
+pub fn write_atomic(
+    path: &Path,
+    content: &[u8],
+    mode: u32,
+    uid: Option<u32>,
+    gid: Option<u32>,
+) -> Result<(), ProviderError> {
     let tmp = temp_beside(path);
     let result = (|| {
-        let mut f = sys::create_private(&tmp).map_err(|e| io_error("creating temporary file", &tmp, &e))?;
-        f.write_all(content).map_err(|e| io_error("writing", &tmp, &e))?;
+        let mut f =
+            sys::create_private(&tmp).map_err(|e| io_error("creating temporary file", &tmp, &e))?;
+        f.write_all(content)
+            .map_err(|e| io_error("writing", &tmp, &e))?;
         chown(&tmp, uid, gid)?;
         chmod(&tmp, mode)?;
         f.sync_all().map_err(|e| io_error("flushing", &tmp, &e))?;
@@ -305,7 +357,12 @@ mod sys {
         } else {
             ObjKind::Other
         };
-        Meta { kind, mode: m.mode() & 0o7777, uid: m.uid(), gid: m.gid() }
+        Meta {
+            kind,
+            mode: m.mode() & 0o7777,
+            uid: m.uid(),
+            gid: m.gid(),
+        }
     }
 
     pub fn chmod(path: &Path, mode: u32) -> io::Result<()> {
@@ -321,7 +378,11 @@ mod sys {
     }
 
     pub fn create_private(path: &Path) -> io::Result<File> {
-        OpenOptions::new().write(true).create_new(true).mode(0o600).open(path)
+        OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .open(path)
     }
 }
 
@@ -348,15 +409,27 @@ mod sys {
             ObjKind::Other
         };
         let mode = if ft.is_dir() { 0o755 } else { 0o644 };
-        Meta { kind, mode, uid: 0, gid: 0 }
+        Meta {
+            kind,
+            mode,
+            uid: 0,
+            gid: 0,
+        }
     }
 
     fn unsupported() -> io::Error {
-        io::Error::new(io::ErrorKind::Unsupported, "Unix modes and owners are not available on this system")
+        io::Error::new(
+            io::ErrorKind::Unsupported,
+            "Unix modes and owners are not available on this system",
+        )
     }
 
     pub fn chmod(_path: &Path, mode: u32) -> io::Result<()> {
-        if mode == 0o644 || mode == 0o755 { Ok(()) } else { Err(unsupported()) }
+        if mode == 0o644 || mode == 0o755 {
+            Ok(())
+        } else {
+            Err(unsupported())
+        }
     }
 
     pub fn lchown(_path: &Path, _uid: Option<u32>, _gid: Option<u32>) -> io::Result<()> {
@@ -389,7 +462,9 @@ mod tests {
 
     #[test]
     fn account_files_resolve_names_and_ids() {
-        let a = Accounts::parse("root:x:0:0:root:/root:/bin/sh\n# c\nalice:x:1000:1000::/home/alice:/bin/sh\nbad\n");
+        let a = Accounts::parse(
+            "root:x:0:0:root:/root:/bin/sh\n# c\nalice:x:1000:1000::/home/alice:/bin/sh\nbad\n",
+        );
         assert_eq!(a.id("alice"), Some(1000));
         assert_eq!(a.id("bob"), None);
         assert_eq!(a.name(0), "root");

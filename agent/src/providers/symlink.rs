@@ -52,7 +52,8 @@ impl Provider for SymlinkProvider {
         match cur {
             None => changes.push(Change::new("state", "absent", "symlink")),
             Some(m) if m.kind == ObjKind::Symlink => {
-                let old = fs::read_link(&link).map_err(|e| ownership::io_error("reading link", &link, &e))?;
+                let old = fs::read_link(&link)
+                    .map_err(|e| ownership::io_error("reading link", &link, &e))?;
                 if old.as_os_str() == target {
                     create = false;
                 } else {
@@ -84,14 +85,21 @@ impl Provider for SymlinkProvider {
             return Ok(changes);
         }
 
-        let uid = owner.as_ref().map(|w| ownership::require(ctx, w, Db::Passwd)).transpose()?;
-        let gid = group.as_ref().map(|w| ownership::require(ctx, w, Db::Group)).transpose()?;
+        let uid = owner
+            .as_ref()
+            .map(|w| ownership::require(ctx, w, Db::Passwd))
+            .transpose()?;
+        let gid = group
+            .as_ref()
+            .map(|w| ownership::require(ctx, w, Db::Group))
+            .transpose()?;
         if create {
             check_parent(ctx, &path)?;
             if cur.is_some_and(|m| m.kind == ObjKind::Dir) {
                 // Only reached with dangerous: true (checked above); rename cannot replace
                 // a directory with a link, so it goes first.
-                fs::remove_dir_all(&link).map_err(|e| ownership::io_error("removing directory", &link, &e))?;
+                fs::remove_dir_all(&link)
+                    .map_err(|e| ownership::io_error("removing directory", &link, &e))?;
             }
             replace_link(&link, target, uid, gid)?;
         } else {
@@ -103,12 +111,18 @@ impl Provider for SymlinkProvider {
 
 /// Creates the link beside `link` and renames it over whatever is there (a link or a
 /// file): the path never goes missing in between.
-fn replace_link(link: &Path, target: &str, uid: Option<u32>, gid: Option<u32>) -> Result<(), ProviderError> {
+fn replace_link(
+    link: &Path,
+    target: &str,
+    uid: Option<u32>,
+    gid: Option<u32>,
+) -> Result<(), ProviderError> {
     let tmp = ownership::temp_beside(link);
     let result = (|| {
         make_symlink(target, &tmp).map_err(|e| ownership::io_error("creating link", &tmp, &e))?;
         ownership::chown(&tmp, uid, gid)?;
-        fs::rename(&tmp, link).map_err(|e| ownership::io_error("renaming the new link over", link, &e))
+        fs::rename(&tmp, link)
+            .map_err(|e| ownership::io_error("renaming the new link over", link, &e))
     })();
     if result.is_err() {
         let _ = fs::remove_file(&tmp);
@@ -130,5 +144,8 @@ fn make_symlink(target: &str, link: &Path) -> std::io::Result<()> {
 
 #[cfg(not(any(unix, windows)))]
 fn make_symlink(_target: &str, _link: &Path) -> std::io::Result<()> {
-    Err(std::io::Error::new(std::io::ErrorKind::Unsupported, "symbolic links are not supported on this system"))
+    Err(std::io::Error::new(
+        std::io::ErrorKind::Unsupported,
+        "symbolic links are not supported on this system",
+    ))
 }

@@ -41,7 +41,12 @@ fn diff_ops<'a>(a: &[&'a str], b: &[&'a str]) -> Vec<Op<'a>> {
     let prefix = a.iter().zip(b).take_while(|(x, y)| x == y).count();
     let rest_a = &a[prefix..];
     let rest_b = &b[prefix..];
-    let suffix = rest_a.iter().rev().zip(rest_b.iter().rev()).take_while(|(x, y)| x == y).count();
+    let suffix = rest_a
+        .iter()
+        .rev()
+        .zip(rest_b.iter().rev())
+        .take_while(|(x, y)| x == y)
+        .count();
     let mid_a = &rest_a[..rest_a.len() - suffix];
     let mid_b = &rest_b[..rest_b.len() - suffix];
 
@@ -132,7 +137,11 @@ mod tests {
     use super::*;
 
     fn check(old: &str, new: &str, expected: &str) {
-        assert_eq!(line_diff(old.as_bytes(), new.as_bytes()).as_deref(), Some(expected), "{old:?} -> {new:?}");
+        assert_eq!(
+            line_diff(old.as_bytes(), new.as_bytes()).as_deref(),
+            Some(expected),
+            "{old:?} -> {new:?}"
+        );
     }
 
     #[test]
@@ -140,7 +149,11 @@ mod tests {
         check("", "hello\n", "+hello");
         check("a\nb\nc\n", "a\nB\nc\n", " a\n-b\n+B\n c");
         check("1\n2\n3\n4\n5\n6\n", "1\n2\n3\n4\n5\nsix\n", " 5\n-6\n+six");
-        check("a\nx\nb\nc\nd\ne\ny\nf\n", "a\nX\nb\nc\nd\ne\nY\nf\n", " a\n-x\n+X\n b\n…\n e\n-y\n+Y\n f");
+        check(
+            "a\nx\nb\nc\nd\ne\ny\nf\n",
+            "a\nX\nb\nc\nd\ne\nY\nf\n",
+            " a\n-x\n+X\n b\n…\n e\n-y\n+Y\n f",
+        );
         check("a", "a\n", "-a (no newline at end)\n+a");
     }
 
