@@ -11,6 +11,7 @@ pub mod bundle;
 pub mod codec;
 pub mod glob;
 pub mod hex;
+pub mod protocol;
 pub mod schema;
 pub mod sign;
 pub mod when;
