@@ -1,4 +1,4 @@
-//! The command line: `vigo-agent facts` and `vigo-agent apply`, parsed with pico-args.
+//! The command line: `vigo-agent facts`, `apply`, `enroll` and `once`, parsed with pico-args.
 //! Every failure becomes a message on stderr and an exit code; nothing here panics.
 
 use std::ffi::OsString;
@@ -27,12 +27,24 @@ USAGE:
     vigo-agent facts [--json]
     vigo-agent apply --bundle FILE [--trust KEYFILE]... [--observe] [--root DIR]
                      [--json] [--node NAME] [--family FAMILY]
+    vigo-agent enroll --server URL --token TOKEN --ca-fingerprint SHA256
+                      [--state DIR] [--hostname NAME] [--force]
+    vigo-agent once [--state DIR] [--root DIR] [--json] [--family FAMILY] [--observe]
     vigo-agent help | --help | --version
 
 COMMANDS:
     facts    Print the facts of this machine: os_family, os, os_version, arch,
              hostname, fqdn, kernel, cpus, memory_mb, addresses, path.
     apply    Verify a signed bundle, converge to it and print a run report.
+    enroll   Create this node's key and enroll it with the server, which is trusted
+             only if its CA has the SHA-256 fingerprint given. The token is never shown.
+    once     One cycle: signed check-in, verify and cache the bundle, converge, report.
+             Converges from the cached bundle when the server is unavailable.
+
+ENROLL AND ONCE OPTIONS:
+    --state DIR       The agent's state directory. Default: /var/lib/vigo/agent
+    --hostname NAME   The node name to enroll. Default: the fqdn fact.
+    --force           Enroll again over an existing enrollment (replaces the key).
 
 APPLY OPTIONS:
     --bundle FILE     The signed bundle to apply.
@@ -56,15 +68,19 @@ EXIT CODES:
     2   something changed (in observe mode: would change), nothing failed
     3   refused: unreadable, unsigned, untrusted, corrupted or truncated bundle, a
         bundle for another node, or a usage error; nothing was applied
+        (enroll: refused by the server or CA fingerprint mismatch; nothing stored)
+    4   once: server unavailable, converged from the cached bundle (report queued);
+        enroll: server unreachable, nothing stored
+    5   once: server unavailable and no usable cached bundle; nothing was applied
 ";
 
 /// An error that ends the command: message for stderr, exit code.
-struct Exit {
-    code: u8,
-    message: String,
+pub struct Exit {
+    pub code: u8,
+    pub message: String,
 }
 
-fn refuse(message: String) -> Exit {
+pub fn refuse(message: String) -> Exit {
     Exit {
         code: EXIT_REFUSED,
         message,
@@ -84,6 +100,8 @@ pub fn main() -> ExitCode {
         match args.subcommand() {
             Ok(Some(cmd)) if cmd == "facts" => facts_command(args),
             Ok(Some(cmd)) if cmd == "apply" => apply_command(args),
+            Ok(Some(cmd)) if cmd == "enroll" => crate::enroll::command(args),
+            Ok(Some(cmd)) if cmd == "once" => crate::once::command(args),
             Ok(Some(cmd)) if cmd == "help" => {
                 emit(HELP);
                 Ok(0)
@@ -108,13 +126,13 @@ pub fn main() -> ExitCode {
 }
 
 /// Writes to stdout, ignoring a closed pipe rather than panicking like `print!`.
-fn emit(text: &str) {
+pub fn emit(text: &str) {
     let mut out = std::io::stdout().lock();
     let _ = out.write_all(text.as_bytes());
     let _ = out.flush();
 }
 
-fn finish(args: pico_args::Arguments) -> Result<(), Exit> {
+pub fn finish(args: pico_args::Arguments) -> Result<(), Exit> {
     let rest: Vec<OsString> = args.finish();
     if rest.is_empty() {
         return Ok(());
@@ -255,7 +273,7 @@ fn parse_keys(text: &str, file: &Path) -> Result<Vec<PublicKey>, Exit> {
 }
 
 /// A bundle is applied only on the node it was compiled for.
-fn check_node(bundle_node: &str, flag: Option<&str>, facts: &Facts) -> Result<(), Exit> {
+pub fn check_node(bundle_node: &str, flag: Option<&str>, facts: &Facts) -> Result<(), Exit> {
     let names: Vec<&str> = match flag {
         Some(n) => vec![n],
         None => ["fqdn", "hostname"]
@@ -276,7 +294,7 @@ fn check_node(bundle_node: &str, flag: Option<&str>, facts: &Facts) -> Result<()
     )))
 }
 
-fn choose_family(flag: Option<&str>, facts: &Facts) -> Result<Family, Exit> {
+pub fn choose_family(flag: Option<&str>, facts: &Facts) -> Result<Family, Exit> {
     if let Some(name) = flag {
         return Family::parse(name).ok_or_else(|| {
             refuse(format!(

@@ -105,7 +105,8 @@ fn show(value: &Value) -> String {
     }
 }
 
-fn json_value(value: &Value) -> miniserde::json::Value {
+/// A fact value as JSON: strings, numbers, booleans and arrays.
+pub fn json_value(value: &Value) -> miniserde::json::Value {
     use miniserde::json::{Array, Number, Value as J};
     match value {
         Value::Str(s) => J::String(s.clone()),

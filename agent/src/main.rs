@@ -3,11 +3,15 @@
 mod accounts;
 mod cli;
 mod engine;
+mod enroll;
 mod facts;
 mod family;
+mod net;
+mod once;
 mod providers;
 mod report;
 mod runner;
+mod state;
 
 fn main() -> std::process::ExitCode {
     cli::main()

@@ -8,4 +8,5 @@ mod exec;
 mod facts;
 mod files;
 mod refuse;
+mod server;
 mod support;

@@ -1,5 +1,7 @@
 //! `vigocli`: the operator's command-line client. This part works on a config directory
-//! locally: `config validate`, `config compile` and `config trace`.
+//! locally: `config validate`, `config compile` and `config trace`; `token create`,
+//! `node list` and `node revoke` talk to the running server over mutual TLS with the admin
+//! credential from the server's data directory.
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -23,6 +25,102 @@ enum Command {
     /// Work with a config directory.
     #[command(subcommand)]
     Config(ConfigCommand),
+    /// Enrollment tokens.
+    #[command(subcommand)]
+    Token(TokenCommand),
+    /// Enrolled nodes.
+    #[command(subcommand)]
+    Node(NodeCommand),
+}
+
+#[derive(clap::Args)]
+struct Server {
+    /// The server's data directory, for admin.pem, admin.key, ca.pem and server.addr
+    /// (default: $VIGO_DATA or /var/lib/vigo/server).
+    #[arg(long)]
+    data: Option<PathBuf>,
+    /// The server URL (default: the address in DATA/server.addr, else https://127.0.0.1:8443).
+    #[arg(long)]
+    server: Option<String>,
+}
+
+impl Server {
+    fn client(&self) -> Result<vigo_server::client::Client> {
+        let data = self.data.clone().unwrap_or_else(|| {
+            std::env::var_os("VIGO_DATA")
+                .map(PathBuf::from)
+                .unwrap_or_else(|| PathBuf::from("/var/lib/vigo/server"))
+        });
+        let url = match &self.server {
+            Some(url) => url.clone(),
+            None => match std::fs::read_to_string(data.join("server.addr")) {
+                Ok(addr) => format!("https://{}", addr.trim()),
+                Err(_) => "https://127.0.0.1:8443".to_string(),
+            },
+        };
+        vigo_server::client::Client::admin(&url, &data)
+    }
+}
+
+#[derive(Subcommand)]
+enum TokenCommand {
+    /// Create a one-time enrollment token for host names matching a glob; printed once.
+    Create {
+        /// Host-name glob the token may enroll, e.g. `*.web.prod`.
+        #[arg(long)]
+        hosts: String,
+        /// How long the token stays valid: `30m`, `24h`, `7d` or seconds.
+        #[arg(long, default_value = "24h")]
+        ttl: String,
+        #[command(flatten)]
+        server: Server,
+    },
+}
+
+#[derive(Subcommand)]
+enum NodeCommand {
+    /// List enrolled nodes.
+    List {
+        #[command(flatten)]
+        server: Server,
+    },
+    /// End a node's access at once; it may enroll again with a new token.
+    Revoke {
+        /// The node's name.
+        name: String,
+        #[command(flatten)]
+        server: Server,
+    },
+}
+
+/// `30m`, `24h`, `7d`, `90s` or plain seconds.
+fn parse_duration(text: &str) -> Result<u64> {
+    let (num, unit) = match text.find(|c: char| !c.is_ascii_digit()) {
+        Some(i) => text.split_at(i),
+        None => (text, "s"),
+    };
+    let n: u64 = num
+        .parse()
+        .with_context(|| format!("`{text}` is not a duration; use e.g. 30m, 24h or 7d"))?;
+    let mult = match unit {
+        "s" => 1,
+        "m" => 60,
+        "h" => 3600,
+        "d" => 86400,
+        _ => bail!("unknown unit in `{text}`; use s, m, h or d"),
+    };
+    n.checked_mul(mult)
+        .filter(|&s| s > 0)
+        .with_context(|| format!("`{text}` is not a usable duration"))
+}
+
+fn admin_reply(reply: vigo_server::client::Reply) -> Result<serde_json::Value> {
+    let json = reply.json();
+    if reply.status != 200 {
+        let msg = json["error"].as_str().unwrap_or(&reply.body).to_string();
+        bail!("the server refused ({}): {msg}", reply.status);
+    }
+    Ok(json)
 }
 
 #[derive(clap::Args)]
@@ -92,6 +190,44 @@ fn main() -> ExitCode {
 
 fn run(cli: Cli) -> Result<ExitCode> {
     match cli.command {
+        Command::Token(TokenCommand::Create { hosts, ttl, server }) => {
+            let ttl_secs = parse_duration(&ttl)?;
+            let body = serde_json::json!({ "hosts": hosts, "ttl_secs": ttl_secs }).to_string();
+            let json = admin_reply(server.client()?.post(
+                "/v1/admin/tokens",
+                body.as_bytes(),
+                &[],
+            )?)?;
+            println!("{}", json["token"].as_str().unwrap_or_default());
+            eprintln!(
+                "token {} for hosts {} (valid {ttl}, one use); it is not shown again",
+                json["id"].as_str().unwrap_or_default(),
+                hosts
+            );
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Node(NodeCommand::List { server }) => {
+            let json = admin_reply(server.client()?.get("/v1/admin/nodes")?)?;
+            for n in json["nodes"].as_array().into_iter().flatten() {
+                println!(
+                    "{}\t{}\t{}",
+                    n["name"].as_str().unwrap_or_default(),
+                    if n["revoked"].as_bool() == Some(true) {
+                        "revoked"
+                    } else {
+                        "active"
+                    },
+                    n["bundle"].as_str().unwrap_or("-"),
+                );
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Node(NodeCommand::Revoke { name, server }) => {
+            let path = format!("/v1/admin/nodes/{name}/revoke");
+            admin_reply(server.client()?.post(&path, b"", &[])?)?;
+            println!("revoked {name}");
+            Ok(ExitCode::SUCCESS)
+        }
         Command::Config(ConfigCommand::Validate { dir, secrets, json }) => {
             let dir = dir.unwrap_or_else(|| PathBuf::from("."));
             let (config, diags) = load(&dir, secrets.as_deref())?;

@@ -3,5 +3,11 @@
 mod cli;
 mod e2e;
 mod fixture;
+mod server_app;
+mod server_checkin;
+mod server_enroll;
+mod server_init;
+mod server_limits;
+mod serverkit;
 mod trace;
 mod validate;

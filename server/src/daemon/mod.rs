@@ -1,0 +1,316 @@
+//! The running server: state, the mutual-TLS listener with its connection limits, the
+//! background flusher, and clean shutdown.
+
+pub mod checkin;
+pub mod init;
+pub mod routes;
+
+use std::collections::HashMap;
+use std::net::{IpAddr, SocketAddr};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::AtomicU64;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result};
+use hyper::body::Incoming;
+use hyper_util::rt::{TokioIo, TokioTimer};
+use rustls::server::WebPkiClientVerifier;
+use rustls_pki_types::pem::PemObject;
+use rustls_pki_types::{CertificateDer, PrivateKeyDer};
+use tokio::net::TcpListener;
+use tokio::sync::Semaphore;
+use tokio_rustls::TlsAcceptor;
+use vigo_shared::sign::SigningKey;
+
+use crate::config::model::Config;
+use crate::fleet::index::FleetIndex;
+use crate::pki::Ca;
+use crate::store::Db;
+
+/// Tunables of the listener; the defaults suit production, tests shorten them.
+#[derive(Clone, Debug)]
+pub struct Limits {
+    /// Largest request body accepted (413 beyond).
+    pub max_body: usize,
+    /// Time allowed for the TLS handshake and for each request's headers.
+    pub header_timeout: Duration,
+    /// Time allowed to read a request body (408 beyond).
+    pub body_timeout: Duration,
+    /// Connections served at once; more are closed at accept.
+    pub max_connections: usize,
+    /// Enrollment attempts per source address per minute.
+    pub enroll_per_minute: u32,
+    /// Time between writes of the dirty set.
+    pub flush_interval: Duration,
+}
+
+impl Default for Limits {
+    fn default() -> Limits {
+        Limits {
+            max_body: 4 << 20,
+            header_timeout: Duration::from_secs(10),
+            body_timeout: Duration::from_secs(30),
+            max_connections: 1024,
+            enroll_per_minute: 10,
+            flush_interval: Duration::from_millis(200),
+        }
+    }
+}
+
+/// The data directory's files.
+pub struct DataDir(pub PathBuf);
+
+impl DataDir {
+    /// A file in it.
+    pub fn file(&self, name: &str) -> PathBuf {
+        self.0.join(name)
+    }
+}
+
+/// Everything a handler needs.
+pub struct State {
+    /// The in-memory fleet.
+    pub index: FleetIndex,
+    /// The database: enrollment, admin and the flusher use it; check-ins never do.
+    pub db: Mutex<Db>,
+    /// Counts database statements.
+    pub queries: Arc<AtomicU64>,
+    /// Counts bundle compilations (a cache hit compiles nothing).
+    pub compiles: AtomicU64,
+    /// The loaded config.
+    pub config: Arc<Config>,
+    /// Conditions of node rules, for `facts_used`.
+    pub rule_conditions: Vec<String>,
+    /// Signs bundles.
+    pub bundle_key: SigningKey,
+    /// Issues node certificates.
+    pub ca: Ca,
+    /// Limits.
+    pub limits: Limits,
+    /// Per-address enrollment buckets.
+    pub enroll_buckets: Mutex<HashMap<IpAddr, (f64, Instant)>>,
+}
+
+/// Who is on the other end of a connection, as the TLS layer verified it.
+#[derive(Clone, Debug)]
+pub struct Peer {
+    /// Common name of the verified client certificate; `None` without one.
+    pub name: Option<Arc<str>>,
+    /// The remote address.
+    pub addr: SocketAddr,
+}
+
+fn read(path: &Path) -> Result<String> {
+    std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))
+}
+
+/// Builds the rustls server config: our certificate chain, client certificates verified
+/// against our CA, anonymous clients allowed through TLS only so that `/v1/enroll` is
+/// reachable (every other route requires a verified certificate).
+pub fn tls_config(data: &DataDir) -> Result<rustls::ServerConfig> {
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let ca = CertificateDer::from_pem_file(data.file("ca.pem")).context("reading ca.pem")?;
+    let mut chain: Vec<CertificateDer<'static>> =
+        CertificateDer::pem_file_iter(data.file("server.pem"))
+            .context("reading server.pem")?
+            .collect::<Result<_, _>>()
+            .context("reading server.pem")?;
+    chain.push(ca.clone());
+    let key =
+        PrivateKeyDer::from_pem_file(data.file("server.key")).context("reading server.key")?;
+    let mut roots = rustls::RootCertStore::empty();
+    roots.add(ca).context("adding the CA to the client roots")?;
+    let verifier = WebPkiClientVerifier::builder_with_provider(Arc::new(roots), provider.clone())
+        .allow_unauthenticated()
+        .build()
+        .context("building the client verifier")?;
+    let config = rustls::ServerConfig::builder_with_provider(provider)
+        .with_protocol_versions(&[&rustls::version::TLS13, &rustls::version::TLS12])
+        .context("choosing TLS versions")?
+        .with_client_cert_verifier(verifier)
+        .with_single_cert(chain, key)
+        .context("loading the server certificate")?;
+    Ok(config)
+}
+
+/// Builds the state from the data directory and a loaded config.
+pub fn state(data: &DataDir, config: Config, limits: Limits) -> Result<Arc<State>> {
+    let db = Db::open(&data.file("vigo.db")).context("opening the database")?;
+    let rows = db.nodes().context("loading nodes")?;
+    let index = FleetIndex::from_rows(rows);
+    let bundle_key = SigningKey::parse(&read(&data.file("bundle.key"))?)
+        .map_err(|e| anyhow::anyhow!("reading bundle.key: {e}"))?;
+    let ca = Ca::load(&read(&data.file("ca.pem"))?, &read(&data.file("ca.key"))?)
+        .context("loading the CA")?;
+    let rule_conditions = config
+        .rules
+        .iter()
+        .filter_map(|r| r.when.as_ref().map(|c| c.text.clone()))
+        .collect();
+    Ok(Arc::new(State {
+        index,
+        queries: db.query_counter(),
+        compiles: AtomicU64::new(0),
+        db: Mutex::new(db),
+        config: Arc::new(config),
+        rule_conditions,
+        bundle_key,
+        ca,
+        limits,
+        enroll_buckets: Mutex::new(HashMap::new()),
+    }))
+}
+
+/// Writes the dirty set to the database in one transaction and marks results durable.
+pub async fn flush(state: &Arc<State>) {
+    let batch = state.index.dirty().take();
+    if batch.is_empty() {
+        return;
+    }
+    let st = state.clone();
+    let written = tokio::task::spawn_blocking(move || {
+        let now = now_secs();
+        let result = st
+            .db
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .flush(&batch, now);
+        (result, batch)
+    })
+    .await;
+    match written {
+        Ok((Ok(()), batch)) => state.index.mark_stored(&batch),
+        Ok((Err(e), batch)) => {
+            eprintln!("vigo-server: flushing to the database failed, will retry: {e}");
+            state.index.dirty().restore(batch);
+        }
+        Err(e) => eprintln!("vigo-server: the flush task failed: {e}"),
+    }
+}
+
+/// Unix seconds now.
+pub fn now_secs() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
+}
+
+/// Unix microseconds now.
+pub fn now_micros() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_micros() as u64)
+        .unwrap_or(0)
+}
+
+/// Serves on `listener` until SIGTERM or Ctrl-C, then flushes the dirty set.
+pub async fn serve(
+    listener: TcpListener,
+    tls: rustls::ServerConfig,
+    state: Arc<State>,
+) -> Result<()> {
+    let acceptor = TlsAcceptor::from(Arc::new(tls));
+    let router = routes::app(state.clone());
+    let slots = Arc::new(Semaphore::new(state.limits.max_connections));
+
+    let flusher = {
+        let state = state.clone();
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(state.limits.flush_interval);
+            loop {
+                tick.tick().await;
+                flush(&state).await;
+            }
+        })
+    };
+
+    let shutdown = shutdown_signal();
+    tokio::pin!(shutdown);
+    loop {
+        let (tcp, addr) = tokio::select! {
+            _ = &mut shutdown => break,
+            accepted = listener.accept() => match accepted {
+                Ok(a) => a,
+                Err(e) => {
+                    eprintln!("vigo-server: accepting a connection failed: {e}");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    continue;
+                }
+            },
+        };
+        let Ok(permit) = slots.clone().try_acquire_owned() else {
+            eprintln!("vigo-server: connection from {addr} closed: connection limit reached");
+            drop(tcp);
+            continue;
+        };
+        let acceptor = acceptor.clone();
+        let router = router.clone();
+        let limits = state.limits.clone();
+        tokio::spawn(async move {
+            let _permit = permit;
+            let tls = match tokio::time::timeout(limits.header_timeout, acceptor.accept(tcp)).await
+            {
+                Ok(Ok(tls)) => tls,
+                Ok(Err(e)) => {
+                    eprintln!("vigo-server: TLS handshake with {addr} failed: {e}");
+                    return;
+                }
+                Err(_) => {
+                    eprintln!("vigo-server: TLS handshake with {addr} timed out");
+                    return;
+                }
+            };
+            let name = tls
+                .get_ref()
+                .1
+                .peer_certificates()
+                .and_then(|c| c.first())
+                .and_then(|c| crate::pki::subject_common_name(c))
+                .map(Arc::<str>::from);
+            let peer = Peer { name, addr };
+            let service = hyper::service::service_fn(move |mut req: hyper::Request<Incoming>| {
+                req.extensions_mut().insert(peer.clone());
+                let mut router = router.clone();
+                async move { tower_service::Service::call(&mut router, req).await }
+            });
+            let conn = hyper::server::conn::http1::Builder::new()
+                .timer(TokioTimer::new())
+                .header_read_timeout(limits.header_timeout)
+                .serve_connection(TokioIo::new(tls), service);
+            if let Err(e) = conn.await {
+                eprintln!("vigo-server: connection with {addr} ended: {e}");
+            }
+        });
+    }
+    eprintln!("vigo-server: shutting down; flushing state");
+    flusher.abort();
+    flush(&state).await;
+    eprintln!("vigo-server: stopped");
+    Ok(())
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        let mut term =
+            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                Ok(t) => t,
+                Err(e) => {
+                    eprintln!("vigo-server: cannot listen for SIGTERM: {e}");
+                    let _ = ctrl_c.await;
+                    return;
+                }
+            };
+        tokio::select! {
+            _ = ctrl_c => {}
+            _ = term.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = ctrl_c.await;
+    }
+}

@@ -1,0 +1,266 @@
+//! The FleetIndex: every enrolled node's key, sequence number, facts and cached bundle, in
+//! memory. A check-in reads and updates only this; what must become durable (facts,
+//! results, sequence numbers) is recorded in the [`Dirty`] set, which a background task
+//! writes to SQLite in batches ([`crate::store::Db::flush`]).
+
+use std::collections::{BTreeSet, HashMap};
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use vigo_shared::sign::{BundleHash, PublicKey};
+
+use crate::store::{Batch, NodeRow};
+use crate::trace::Trace;
+
+/// A compiled, signed bundle cached for one node.
+pub struct CachedBundle {
+    /// The signed envelope, base64, as the check-in answer carries it.
+    pub base64: String,
+    /// The canonical hash the agent reports back.
+    pub hash: BundleHash,
+    /// The names of the facts the node's policy read: a change in any other fact keeps
+    /// this bundle.
+    pub facts_used: BTreeSet<String>,
+    /// Whether it was compiled with the node's facts (else fact conditions went to the agent).
+    pub with_facts: bool,
+}
+
+/// One node in memory.
+pub struct NodeEntry {
+    /// When this enrollment of the name happened (Unix microseconds); results and
+    /// progress are stored under it so a re-enrolled node starts afresh.
+    pub enrolled: u64,
+    /// The node's key, parsed once at load or enrollment.
+    pub key: PublicKey,
+    /// The last request sequence number accepted.
+    pub last_seq: u64,
+    /// The node's facts (JSON values as the agent sent them).
+    pub facts: serde_json::Map<String, serde_json::Value>,
+    /// Whether `facts` holds a full set (from a full report or the database).
+    pub facts_known: bool,
+    /// The cached bundle, until a publish or a used fact changes.
+    pub bundle: Option<Arc<CachedBundle>>,
+    /// The highest result sequence number taken into the dirty set.
+    pub results_accepted: u64,
+    /// The highest result sequence number durably stored.
+    pub results_stored: u64,
+    /// Revoked nodes are refused on every request.
+    pub revoked: bool,
+}
+
+/// What is waiting to be written.
+#[derive(Default)]
+pub struct Dirty {
+    facts: HashMap<String, String>,
+    results: Vec<(String, u64, u64, String)>,
+    /// node -> (enrollment, last seq, results stored, check-in time)
+    progress: HashMap<String, (u64, u64, u64, u64)>,
+}
+
+impl Dirty {
+    /// Records a node's new facts (replacing any not yet written).
+    pub fn facts(&mut self, node: &str, json: String) {
+        self.facts.insert(node.to_string(), json);
+    }
+
+    /// Records one run result of a node's enrollment.
+    pub fn result(&mut self, node: &str, enrollment: u64, seq: u64, report: String) {
+        self.results
+            .push((node.to_string(), enrollment, seq, report));
+    }
+
+    /// Records a node's progress: last sequence number and check-in time.
+    pub fn progress(&mut self, node: &str, enrollment: u64, seq: u64, at: u64) {
+        let p = self.progress.entry(node.to_string()).or_default();
+        if p.0 != enrollment {
+            *p = (enrollment, 0, 0, 0);
+        }
+        p.1 = p.1.max(seq);
+        p.3 = at;
+    }
+
+    /// Puts back a batch whose write failed, under anything recorded since (which is
+    /// newer), so that the next flush retries it and no result is lost.
+    pub fn restore(&mut self, batch: Batch) {
+        for (node, json) in batch.facts {
+            self.facts.entry(node).or_insert(json);
+        }
+        let newer = std::mem::replace(&mut self.results, batch.results);
+        self.results.extend(newer);
+        for (node, enrollment, seq, stored, at) in batch.nodes {
+            let p = self
+                .progress
+                .entry(node)
+                .or_insert((enrollment, seq, stored, at));
+            if p.0 == enrollment {
+                p.1 = p.1.max(seq);
+                p.2 = p.2.max(stored);
+            }
+        }
+    }
+
+    /// Takes everything recorded so far as one batch.
+    pub fn take(&mut self) -> Batch {
+        let mut progress = std::mem::take(&mut self.progress);
+        // Every result has a progress record: `progress` runs in the same check-in.
+        for (node, enrollment, seq, _) in &self.results {
+            if let Some(p) = progress.get_mut(node).filter(|p| p.0 == *enrollment) {
+                p.2 = p.2.max(*seq);
+            }
+        }
+        Batch {
+            facts: std::mem::take(&mut self.facts).into_iter().collect(),
+            results: std::mem::take(&mut self.results),
+            nodes: progress
+                .into_iter()
+                .map(|(node, (enrollment, seq, stored, at))| (node, enrollment, seq, stored, at))
+                .collect(),
+        }
+    }
+}
+
+/// The in-memory fleet.
+#[derive(Default)]
+pub struct FleetIndex {
+    nodes: Mutex<HashMap<String, NodeEntry>>,
+    dirty: Mutex<Dirty>,
+}
+
+impl FleetIndex {
+    /// Builds the index from the database rows read at start.
+    pub fn from_rows(rows: Vec<NodeRow>) -> FleetIndex {
+        let index = FleetIndex::default();
+        {
+            let mut nodes = index.nodes();
+            for row in rows {
+                let Ok(key) = PublicKey::parse(&row.public_key) else {
+                    eprintln!(
+                        "vigo-server: node {} has an unreadable public key in the database; it cannot check in until re-enrolled",
+                        row.name
+                    );
+                    continue;
+                };
+                let facts = row
+                    .facts
+                    .as_deref()
+                    .and_then(|f| serde_json::from_str(f).ok());
+                nodes.insert(
+                    row.name,
+                    NodeEntry {
+                        enrolled: row.enrolled,
+                        key,
+                        last_seq: row.last_seq,
+                        facts_known: facts.is_some(),
+                        facts: facts.unwrap_or_default(),
+                        bundle: None,
+                        results_accepted: row.results_stored,
+                        results_stored: row.results_stored,
+                        revoked: row.revoked,
+                    },
+                );
+            }
+        }
+        index
+    }
+
+    /// The nodes, locked. Held only for in-memory work, never across I/O or compiles.
+    pub fn nodes(&self) -> MutexGuard<'_, HashMap<String, NodeEntry>> {
+        self.nodes.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// The dirty set, locked.
+    pub fn dirty(&self) -> MutexGuard<'_, Dirty> {
+        self.dirty.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Adds (or replaces, after revocation) an enrolled node.
+    pub fn enroll(&self, name: &str, key: PublicKey, enrolled: u64) {
+        self.nodes().insert(
+            name.to_string(),
+            NodeEntry {
+                enrolled,
+                key,
+                last_seq: 0,
+                facts: serde_json::Map::new(),
+                facts_known: false,
+                bundle: None,
+                results_accepted: 0,
+                results_stored: 0,
+                revoked: false,
+            },
+        );
+    }
+
+    /// After a flush: results up to these sequence numbers are durable.
+    pub fn mark_stored(&self, batch: &Batch) {
+        let mut nodes = self.nodes();
+        for (node, enrollment, _, stored, _) in &batch.nodes {
+            if let Some(e) = nodes.get_mut(node).filter(|e| e.enrolled == *enrollment) {
+                e.results_stored = e.results_stored.max(*stored);
+            }
+        }
+    }
+}
+
+/// The fact names a compiled policy read: words in its conditions (builtins such as
+/// `os_family(...)` read the fact of the same name, `hostname_matches` reads `hostname`) and
+/// `facts.*` paths in templates. Over-approximating is safe: it only costs a recompile.
+pub fn facts_used(trace: &Trace, rule_conditions: &[&str]) -> BTreeSet<String> {
+    let mut out = BTreeSet::new();
+    let mut whole = false;
+    let mut words = |text: &str| {
+        for w in text.split(|c: char| !(c.is_ascii_alphanumeric() || c == '_')) {
+            if !w.is_empty() {
+                out.insert(w.to_string());
+            }
+        }
+    };
+    for text in rule_conditions {
+        words(text);
+    }
+    for r in &trace.resources {
+        for c in &r.conditions {
+            words(&c.expr);
+        }
+        for t in &r.template {
+            if let Some(f) = t.path.strip_prefix("facts.") {
+                words(f.split('.').next().unwrap_or(f));
+            } else if t.path == "facts" {
+                whole = true;
+            }
+        }
+    }
+    if whole {
+        out.insert("*".into());
+    }
+    if out.contains("hostname_matches") {
+        out.insert("hostname".into());
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_batch_carries_the_highest_result_per_enrollment_and_survives_a_failed_write() {
+        let mut dirty = Dirty::default();
+        dirty.progress("a", 7, 100, 1);
+        dirty.result("a", 7, 1, "{}".into());
+        dirty.result("a", 7, 2, "{}".into());
+        dirty.progress("a", 7, 101, 2);
+        let batch = dirty.take();
+        assert_eq!(batch.results.len(), 2);
+        assert_eq!(batch.nodes, vec![("a".to_string(), 7, 101, 2, 2)]);
+        assert!(dirty.take().is_empty());
+
+        // The write failed; a newer result arrived meanwhile.
+        dirty.progress("a", 7, 102, 3);
+        dirty.result("a", 7, 3, "{}".into());
+        dirty.restore(batch);
+        let retry = dirty.take();
+        let seqs: Vec<u64> = retry.results.iter().map(|r| r.2).collect();
+        assert_eq!(seqs, vec![1, 2, 3]);
+        assert_eq!(retry.nodes, vec![("a".to_string(), 7, 102, 3, 3)]);
+    }
+}
