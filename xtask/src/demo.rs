@@ -1,13 +1,16 @@
 //! `cargo xtask demo`: Vigo end to end on this machine, changing nothing on the host.
 //!
-//! Builds the binaries, validates the example fleet, and for two demo nodes compiles the
-//! signed bundle, converges a temporary root folder with the real agent (observe first,
-//! then enforce, then once more to show nothing is left to change), and prints the run
-//! reports and one node's resolution trace. The roots stay under the printed folder for
-//! inspection.
+//! Builds the binaries, initializes a server in a temporary data directory and runs it on
+//! loopback with the example fleet; for each demo node creates a one-time token, enrolls an
+//! agent whose `--root` is a temporary folder, converges it twice (the second run shows a
+//! converged node has nothing left to change), and prints one node's resolution trace. The
+//! server then keeps running until Ctrl-C (or exits at once with `--once`); every file the
+//! demo made stays under the folder it prints.
 
+use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
 
@@ -26,13 +29,15 @@ const NODES: &[(&str, &str)] = &[
 ];
 
 pub fn run(args: &[String]) -> Result<()> {
+    let mut once = false;
     for a in args {
-        if a != "--once" {
-            bail!("unknown option {a}; usage: cargo xtask demo [--once]");
+        match a.as_str() {
+            "--once" => once = true,
+            _ => bail!("unknown option {a}; usage: cargo xtask demo [--once]"),
         }
     }
     let root = root();
-    step("building vigocli and vigo-agent");
+    step("building vigo-server, vigocli and vigo-agent");
     let status = Command::new(env!("CARGO"))
         .current_dir(&root)
         .args(["build", "--quiet", "-p", "vigo-server", "-p", "vigo-agent"])
@@ -42,12 +47,16 @@ pub fn run(args: &[String]) -> Result<()> {
         bail!("cargo build failed");
     }
     let bin = root.join("target/debug");
-    let vigocli = bin.join("vigocli");
-    let agent = bin.join("vigo-agent");
+    let (server_bin, vigocli, agent) = (
+        bin.join("vigo-server"),
+        bin.join("vigocli"),
+        bin.join("vigo-agent"),
+    );
     let config = root.join("examples/fleet/config");
 
     let work = std::env::temp_dir().join(format!("vigo-demo-{}", std::process::id()));
     std::fs::create_dir_all(&work)?;
+    let data = work.join("server");
 
     step("validating examples/fleet/config");
     run_shown(
@@ -56,92 +65,201 @@ pub fn run(args: &[String]) -> Result<()> {
             .arg(&config),
     )?;
 
-    let host_facts = Command::new(&agent)
-        .args(["facts", "--json"])
-        .output()
-        .context("running vigo-agent facts")?;
-    if !host_facts.status.success() {
+    step("vigo-server init: CA, server certificate, bundle key, admin credential, database");
+    let init = Command::new(&server_bin)
+        .args(["init", "--hostname", "localhost", "--data"])
+        .arg(&data)
+        .output()?;
+    print!("{}", String::from_utf8_lossy(&init.stdout));
+    if !init.status.success() {
         bail!(
-            "vigo-agent facts failed: {}",
-            String::from_utf8_lossy(&host_facts.stderr)
+            "vigo-server init failed: {}",
+            String::from_utf8_lossy(&init.stderr)
         );
     }
-    let key = work.join("bundle-signing.key");
+    let fingerprint = String::from_utf8_lossy(&init.stdout)
+        .lines()
+        .find_map(|l| l.strip_prefix("ca fingerprint ").map(str::to_string))
+        .context("vigo-server init printed no CA fingerprint")?;
+
+    step("vigo-server run: mutual TLS on 127.0.0.1, the example fleet as config");
+    let mut server = Server(
+        Command::new(&server_bin)
+            .args(["run", "--listen", "127.0.0.1:0", "--data"])
+            .arg(&data)
+            .arg("--config")
+            .arg(&config)
+            .stdout(Stdio::piped())
+            .spawn()
+            .context("starting vigo-server")?,
+    );
+    let url = server.wait_listening(Duration::from_secs(30))?;
+    println!("listening on {url}");
 
     for (node, what) in NODES {
         step(&format!("{node}: {what}"));
-        // The node's facts are this machine's, under the demo node's name, and Debian's
-        // family, since its root is laid out like a Debian system.
-        let mut facts: serde_json::Value =
-            serde_json::from_slice(&host_facts.stdout).context("parsing facts")?;
-        facts["hostname"] =
-            serde_json::Value::String(node.split('.').next().unwrap_or(node).to_string());
-        facts["fqdn"] = serde_json::Value::String(node.to_string());
-        facts["os_family"] = serde_json::Value::String("debian".into());
-        let facts_file = work.join(format!("{node}.facts.json"));
-        std::fs::write(&facts_file, serde_json::to_vec_pretty(&facts)?)?;
-
-        let bundle = work.join(format!("{node}.bundle"));
-        run_shown(
-            Command::new(&vigocli)
-                .args(["config", "compile", node, "--config"])
-                .arg(&config)
-                .arg("--facts")
-                .arg(&facts_file)
-                .arg("--out")
-                .arg(&bundle)
-                .arg("--key")
-                .arg(&key),
-        )?;
-        let node_root = work.join(node);
-        seed_root(&node_root)?;
-        let apply = |extra: &[&str]| -> Result<()> {
-            let mut cmd = Command::new(&agent);
-            cmd.arg("apply")
-                .arg("--bundle")
-                .arg(&bundle)
-                .arg("--trust")
-                .arg(format!("{}.pub", key.display()));
-            cmd.arg("--root")
-                .arg(&node_root)
-                .args(["--node", node, "--family", "debian"])
-                .args(extra);
-            println!(
-                "$ vigo-agent apply --bundle {node}.bundle --root {} {}",
-                node_root.display(),
-                extra.join(" ")
+        let token = Command::new(&vigocli)
+            .args(["token", "create", "--hosts", node, "--ttl", "10m", "--data"])
+            .arg(&data)
+            .output()?;
+        if !token.status.success() {
+            bail!(
+                "vigocli token create failed: {}",
+                String::from_utf8_lossy(&token.stderr)
             );
-            let out = cmd.output().context("running vigo-agent apply")?;
+        }
+        let token = String::from_utf8_lossy(&token.stdout).trim().to_string();
+        println!("$ vigocli token create --hosts {node}        (a one-time token, printed once)");
+
+        let state = work.join(node).join("state");
+        let node_root = work.join(node).join("root");
+        seed_root(&node_root)?;
+        println!(
+            "$ vigo-agent enroll --server {url} --token … --ca-fingerprint {}…",
+            &fingerprint[..16]
+        );
+        run_shown(
+            Command::new(&agent)
+                .args([
+                    "enroll",
+                    "--server",
+                    &url,
+                    "--token",
+                    &token,
+                    "--ca-fingerprint",
+                    &fingerprint,
+                    "--hostname",
+                    node,
+                    "--state",
+                ])
+                .arg(&state),
+        )?;
+        for pass in [
+            "first run",
+            "second run: a converged node has nothing left to change",
+        ] {
+            println!(
+                "\n-- {pass}\n$ vigo-agent once --root {}",
+                node_root.display()
+            );
+            let out = Command::new(&agent)
+                .args(["once", "--family", "debian", "--state"])
+                .arg(&state)
+                .arg("--root")
+                .arg(&node_root)
+                .output()
+                .context("running vigo-agent once")?;
             print!("{}", String::from_utf8_lossy(&out.stdout));
             eprint!("{}", String::from_utf8_lossy(&out.stderr));
-            match out.status.code() {
-                Some(0) | Some(2) => Ok(()),
-                code => bail!("vigo-agent apply exited with {code:?}"),
+            if !matches!(out.status.code(), Some(0) | Some(2)) {
+                bail!("vigo-agent once exited with {:?}", out.status.code());
             }
-        };
-        apply(&[])?;
-        println!("\n-- and once more: a converged node has nothing left to change");
-        apply(&[])?;
+        }
     }
 
     step("how db01.demo's policy was resolved: vigocli config trace db01.demo");
+    let facts = node_facts(&agent, "db01.demo", &work)?;
     run_shown(
         Command::new(&vigocli)
             .args(["config", "trace", "db01.demo", "--config"])
             .arg(&config)
             .arg("--facts")
-            .arg(work.join("db01.demo.facts.json")),
+            .arg(&facts),
     )?;
 
-    step("done");
+    step("enrolled nodes: vigocli node list");
+    run_shown(
+        Command::new(&vigocli)
+            .args(["node", "list", "--data"])
+            .arg(&data),
+    )?;
+
     println!(
-        "The demo roots, bundles and signing key are in {}.",
+        "\nThe server, agent state and node roots are under {}.",
         work.display()
     );
+    println!("Nothing outside that folder was changed.");
+    if once {
+        server.stop();
+        return Ok(());
+    }
+    println!("The server keeps running at {url}; press Ctrl-C to stop it. Try, in another shell:");
     println!(
-        "Nothing outside that folder was changed. Edit examples/fleet/config and run the demo again."
+        "  target/debug/vigo-agent once --family debian --state {} --root {}",
+        work.join("db01.demo/state").display(),
+        work.join("db01.demo/root").display()
     );
+    // Ctrl-C reaches the server too (same process group); it flushes its state and exits.
+    let status = server.0.wait()?;
+    println!("vigo-server stopped ({status})");
     Ok(())
+}
+
+/// The running server; killed when the demo fails half-way.
+struct Server(Child);
+
+impl Server {
+    /// Reads the server's output until it says where it listens.
+    fn wait_listening(&mut self, deadline: Duration) -> Result<String> {
+        let stdout = self.0.stdout.take().context("server stdout")?;
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                if let Some(url) = line.split("listening on ").nth(1) {
+                    let _ = tx.send(url.trim().to_string());
+                }
+                println!("  [server] {line}");
+            }
+        });
+        let start = Instant::now();
+        loop {
+            if let Ok(url) = rx.recv_timeout(Duration::from_millis(200)) {
+                return Ok(url);
+            }
+            if let Some(status) = self.0.try_wait()? {
+                bail!("vigo-server exited before listening ({status})");
+            }
+            if start.elapsed() > deadline {
+                bail!("vigo-server did not start listening within {deadline:?}");
+            }
+        }
+    }
+
+    fn stop(&mut self) {
+        // SIGTERM lets the server flush; fall back to kill if it cannot be sent.
+        let term = Command::new("kill").arg(self.0.id().to_string()).status();
+        if term.map(|s| s.success()).unwrap_or(false) {
+            let _ = self.0.wait();
+        } else {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        if let Ok(None) = self.0.try_wait() {
+            self.stop();
+        }
+    }
+}
+
+/// This machine's facts under the demo node's name, for the offline trace.
+fn node_facts(agent: &Path, node: &str, work: &Path) -> Result<PathBuf> {
+    let out = Command::new(agent)
+        .args(["facts", "--json"])
+        .output()
+        .context("running vigo-agent facts")?;
+    let mut facts: serde_json::Value =
+        serde_json::from_slice(&out.stdout).context("parsing facts")?;
+    facts["hostname"] =
+        serde_json::Value::String(node.split('.').next().unwrap_or(node).to_string());
+    facts["fqdn"] = serde_json::Value::String(node.to_string());
+    facts["os_family"] = serde_json::Value::String("debian".into());
+    let file = work.join(format!("{node}.facts.json"));
+    std::fs::write(&file, serde_json::to_vec_pretty(&facts)?)?;
+    Ok(file)
 }
 
 fn step(title: &str) {
@@ -174,4 +292,23 @@ fn seed_root(root: &Path) -> Result<()> {
         std::fs::write(etc.join(name), content)?;
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    /// The README's first command works: the whole demo, server included, exits cleanly
+    /// with `--once` and leaves its nodes converged (or, in observe mode, untouched).
+    #[test]
+    fn the_demo_runs_end_to_end() {
+        super::run(&["--once".to_string()]).expect("cargo xtask demo --once succeeds");
+        let dir = std::env::temp_dir().join(format!("vigo-demo-{}", std::process::id()));
+        let motd = std::fs::read_to_string(dir.join("db01.demo/root/etc/motd"))
+            .expect("db01.demo converged");
+        assert!(motd.contains("Host: db01.demo"), "{motd}");
+        assert!(
+            !dir.join("canary01.demo/root/etc/motd").exists(),
+            "canary01.demo observes only"
+        );
+        let _ = std::fs::remove_dir_all(dir);
+    }
 }

@@ -280,7 +280,11 @@ pub async fn serve(
                 .header_read_timeout(limits.header_timeout)
                 .serve_connection(TokioIo::new(tls), service);
             if let Err(e) = conn.await {
-                eprintln!("vigo-server: connection with {addr} ended: {e}");
+                // A peer that closes first (a probe handshake, an agent done with its
+                // keep-alive connection) makes hyper's own shutdown fail: not worth a line.
+                if !e.is_incomplete_message() && !e.to_string().contains("shutting down") {
+                    eprintln!("vigo-server: connection with {addr} ended: {e}");
+                }
             }
         });
     }
