@@ -201,39 +201,39 @@ impl FleetIndex {
     }
 }
 
-/// The fact names a compiled policy read: words in its conditions (builtins such as
-/// `os_family(...)` read the fact of the same name, `hostname_matches` reads `hostname`) and
-/// `facts.*` paths in templates. Over-approximating is safe: it only costs a recompile.
+/// The fact names a compiled policy read: those its conditions read (including the
+/// implicit ones of builtins, e.g. `os_family()` reads `os_family`, `hostname_matches()`
+/// reads `hostname`; see `vigo_shared::when::facts_used`) and the `facts.*` paths its
+/// templates read. `*` stands for "any fact" (a template that reads all of `facts`, or a
+/// condition that no longer parses), which makes every fact change recompile.
 pub fn facts_used(trace: &Trace, rule_conditions: &[&str]) -> BTreeSet<String> {
     let mut out = BTreeSet::new();
-    let mut whole = false;
-    let mut words = |text: &str| {
-        for w in text.split(|c: char| !(c.is_ascii_alphanumeric() || c == '_')) {
-            if !w.is_empty() {
-                out.insert(w.to_string());
+    let conditions = rule_conditions.iter().copied().chain(
+        trace
+            .resources
+            .iter()
+            .flat_map(|r| r.conditions.iter().map(|c| c.expr.as_str())),
+    );
+    for text in conditions {
+        match vigo_shared::when::parse(text) {
+            Ok(expr) => out.extend(vigo_shared::when::facts_used(&expr)),
+            Err(_) => {
+                out.insert("*".to_string());
             }
         }
-    };
-    for text in rule_conditions {
-        words(text);
     }
     for r in &trace.resources {
-        for c in &r.conditions {
-            words(&c.expr);
-        }
         for t in &r.template {
-            if let Some(f) = t.path.strip_prefix("facts.") {
-                words(f.split('.').next().unwrap_or(f));
-            } else if t.path == "facts" {
-                whole = true;
+            match t.path.strip_prefix("facts.") {
+                Some(f) => {
+                    out.insert(f.split(['.', '[']).next().unwrap_or(f).to_string());
+                }
+                None if t.path == "facts" => {
+                    out.insert("*".to_string());
+                }
+                None => {}
             }
         }
-    }
-    if whole {
-        out.insert("*".into());
-    }
-    if out.contains("hostname_matches") {
-        out.insert("hostname".into());
     }
     out
 }
