@@ -10,7 +10,7 @@ use std::process::{Command, Output};
 
 use crate::fixture::TempDir;
 
-fn agent_bin() -> PathBuf {
+pub fn agent_bin() -> PathBuf {
     let bin = Path::new(env!("CARGO_BIN_EXE_vigocli")).with_file_name("vigo-agent");
     assert!(
         bin.exists(),
@@ -25,7 +25,7 @@ fn example() -> PathBuf {
 }
 
 /// A root with the account files a minimal Debian has before Vigo runs.
-fn seed_root(root: &Path) {
+pub fn seed_root(root: &Path) {
     let etc = root.join("etc");
     std::fs::create_dir_all(etc.join("skel")).unwrap();
     std::fs::create_dir_all(etc.join("cron.d")).unwrap();

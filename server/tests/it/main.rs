@@ -3,6 +3,7 @@
 mod cli;
 mod e2e;
 mod fixture;
+mod fleet;
 mod server_app;
 mod server_checkin;
 mod server_enroll;

@@ -1,0 +1,147 @@
+//! A small fleet against the real server: three real `vigo-agent` processes enroll with
+//! one-time tokens and converge temporary roots through `vigo-agent once`; their results
+//! reach the server and leave the agents' queues; a fourth agent with a token for another
+//! host glob is refused and stores nothing.
+
+use std::path::Path;
+use std::process::{Command, Output};
+
+use base64::Engine as _;
+use sha2::{Digest, Sha256};
+
+use crate::e2e::{agent_bin, seed_root};
+use crate::fixture::TempDir;
+use crate::serverkit::{Server, wait_for};
+
+fn agent(args: &[&str], state: &Path, root: Option<&Path>) -> Output {
+    let mut cmd = Command::new(agent_bin());
+    cmd.args(args).arg("--state").arg(state);
+    if let Some(r) = root {
+        cmd.arg("--root").arg(r).args(["--family", "debian"]);
+    }
+    cmd.output().expect("vigo-agent runs")
+}
+
+/// SHA-256 of the CA certificate's DER: what `vigo-server init` prints for agents to pin.
+fn ca_fingerprint(server: &Server) -> String {
+    let pem = server.file("ca.pem");
+    let b64: String = pem.lines().filter(|l| !l.starts_with("-----")).collect();
+    let der = base64::engine::general_purpose::STANDARD
+        .decode(b64)
+        .expect("ca.pem is PEM");
+    vigo_shared::hex::encode(&Sha256::digest(&der))
+}
+
+fn queued(state: &Path) -> Vec<std::path::PathBuf> {
+    std::fs::read_dir(state.join("results"))
+        .map(|d| d.flatten().map(|e| e.path()).collect())
+        .unwrap_or_default()
+}
+
+#[test]
+fn three_agents_enroll_and_converge_and_a_fourth_is_refused() {
+    let server = Server::start(&[]);
+    let fp = ca_fingerprint(&server);
+    let tmp = TempDir::new("fleet");
+    let nodes = ["web01.fleet", "web02.fleet", "db01.fleet"];
+    for node in nodes {
+        let state = tmp.0.join(node).join("state");
+        let root = tmp.0.join(node).join("root");
+        seed_root(&root);
+        let token = server.token(node, 600);
+        let out = agent(
+            &[
+                "enroll",
+                "--server",
+                &server.url(),
+                "--token",
+                &token,
+                "--ca-fingerprint",
+                &fp,
+                "--hostname",
+                node,
+            ],
+            &state,
+            None,
+        );
+        assert!(
+            out.status.success(),
+            "{node} enroll: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let out = agent(&["once", "--json"], &state, Some(&root));
+        assert_eq!(
+            out.status.code(),
+            Some(2),
+            "{node} once: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let motd = std::fs::read_to_string(root.join("etc/motd")).unwrap();
+        assert!(motd.contains(&format!("Host: {node}")), "{motd}");
+    }
+    // Every result is acknowledged once durable and then leaves the agent's queue: the
+    // first cycle's report is gone after later cycles (each cycle queues its own report,
+    // so only the newest may still wait); a converged node changes nothing.
+    for node in nodes {
+        let state = tmp.0.join(node).join("state");
+        let root = tmp.0.join(node).join("root");
+        let first = queued(&state);
+        let mut last = None;
+        wait_for(
+            20,
+            &format!("{node}'s first results to be acknowledged"),
+            || {
+                let out = agent(&["once"], &state, Some(&root));
+                last = out.status.code();
+                first.iter().all(|p| !p.exists())
+            },
+        );
+        assert_eq!(
+            last,
+            Some(0),
+            "{node}: a converged node has nothing to change"
+        );
+        assert!(queued(&state).len() <= 1, "{:?}", queued(&state));
+    }
+    let listed = Command::new(env!("CARGO_BIN_EXE_vigocli"))
+        .args(["node", "list", "--data"])
+        .arg(&server.data)
+        .output()
+        .unwrap();
+    let listed = String::from_utf8_lossy(&listed.stdout);
+    for node in nodes {
+        assert!(
+            listed
+                .lines()
+                .any(|l| l.starts_with(node) && l.contains("active")),
+            "{listed}"
+        );
+    }
+
+    // A token for *.web.prod cannot enroll db01.staging; nothing is stored.
+    let state = tmp.0.join("intruder");
+    let token = server.token("*.web.prod", 600);
+    let out = agent(
+        &[
+            "enroll",
+            "--server",
+            &server.url(),
+            "--token",
+            &token,
+            "--ca-fingerprint",
+            &fp,
+            "--hostname",
+            "db01.staging",
+        ],
+        &state,
+        None,
+    );
+    assert_eq!(
+        out.status.code(),
+        Some(3),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(!state.join("node.pem").exists());
+    assert!(!String::from_utf8_lossy(&out.stderr).contains(&token));
+}
