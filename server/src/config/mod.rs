@@ -6,6 +6,7 @@ pub mod guardrails;
 pub mod load;
 pub mod model;
 pub mod read;
+pub mod resource;
 pub mod yaml;
 
 pub use diag::Diagnostic;
