@@ -1,4 +1,4 @@
-//! The command line: `vigo-agent facts`, `apply`, `enroll` and `once`, parsed with pico-args.
+//! The command line: `vigo-agent facts`, `apply`, `enroll`, `once` and `run`, parsed with pico-args.
 //! Every failure becomes a message on stderr and an exit code; nothing here panics.
 
 use std::ffi::OsString;
@@ -30,6 +30,7 @@ USAGE:
     vigo-agent enroll --server URL --token TOKEN --ca-fingerprint SHA256
                       [--state DIR] [--hostname NAME] [--force]
     vigo-agent once [--state DIR] [--root DIR] [--json] [--family FAMILY] [--observe]
+    vigo-agent run [--state DIR] [--root DIR] [--family FAMILY] [--interval SECS]
     vigo-agent help | --help | --version
 
 COMMANDS:
@@ -40,8 +41,12 @@ COMMANDS:
              only if its CA has the SHA-256 fingerprint given. The token is never shown.
     once     One cycle: signed check-in, verify and cache the bundle, converge, report.
              Converges from the cached bundle when the server is unavailable.
+    run      The service: a cycle every interval (the server's, or --interval SECS,
+             at least 10; default 1800) with +-10% jitter. While the server is
+             unavailable it keeps converging from the cache and retries check-ins with
+             backoff. Exits 0 after SIGTERM/SIGINT once the current cycle is done.
 
-ENROLL AND ONCE OPTIONS:
+ENROLL, ONCE AND RUN OPTIONS:
     --state DIR       The agent's state directory. Default: /var/lib/vigo/agent
     --hostname NAME   The node name to enroll. Default: the fqdn fact.
     --force           Enroll again over an existing enrollment (replaces the key).
@@ -72,6 +77,8 @@ EXIT CODES:
     4   once: server unavailable, converged from the cached bundle (report queued);
         enroll: server unreachable, nothing stored
     5   once: server unavailable and no usable cached bundle; nothing was applied
+    run: 0 after SIGTERM/SIGINT; 3 when not enrolled, on a usage error or an unknown
+        OS family; never on a transient failure
 ";
 
 /// An error that ends the command: message for stderr, exit code.
@@ -102,6 +109,7 @@ pub fn main() -> ExitCode {
             Ok(Some(cmd)) if cmd == "apply" => apply_command(args),
             Ok(Some(cmd)) if cmd == "enroll" => crate::enroll::command(args),
             Ok(Some(cmd)) if cmd == "once" => crate::once::command(args),
+            Ok(Some(cmd)) if cmd == "run" => crate::run::command(args),
             Ok(Some(cmd)) if cmd == "help" => {
                 emit(HELP);
                 Ok(0)

@@ -10,7 +10,10 @@ mod net;
 mod once;
 mod providers;
 mod report;
+mod run;
 mod runner;
+mod schedule;
+mod signal;
 mod state;
 
 fn main() -> std::process::ExitCode {

@@ -112,8 +112,6 @@ pub struct Cycle {
     /// Problems worth telling the operator that did not stop the cycle.
     pub warnings: Vec<String>,
     /// The check-in interval the server asked for, when it answered.
-    // Read by the scheduling loop of `vigo-agent run` (issue 5); `once` has no next time.
-    #[allow(dead_code)]
     pub interval_secs: Option<u64>,
 }
 
@@ -227,6 +225,28 @@ pub fn cycle(e: &Enrolled, opts: &RunOptions<'_>) -> Result<Cycle, Exit> {
         warnings,
         interval_secs,
     })
+}
+
+/// A check-in without converging, for `vigo-agent run` retrying while the server is
+/// unavailable: delivers queued results and caches a new bundle (verified first) for the
+/// next cycle. Returns the interval the server gave.
+pub fn checkin_only(e: &Enrolled, warnings: &mut Vec<String>) -> Result<u64, String> {
+    let facts = facts::collect();
+    let applied = match e.dir.cached_bundle(&[e.bundle_key]) {
+        Ok(Some(c)) => c.hash().to_string(),
+        Ok(None) => String::new(),
+        Err(err) => {
+            warnings.push(format!(
+                "the cached bundle was refused and removed ({err}); it will be fetched again"
+            ));
+            String::new()
+        }
+    };
+    let resp = checkin(e, &facts, &applied, warnings)?;
+    if let Some(b64) = &resp.bundle {
+        accept_bundle(e, b64, &facts)?;
+    }
+    Ok(resp.interval_secs)
 }
 
 /// Verifies a bundle from the server against the bundle key before anything else, checks

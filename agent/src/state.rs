@@ -3,7 +3,7 @@
 //!
 //! Layout (the directory is mode 0700; see docs/agent.md):
 //! `node.key` (0600, created with that mode), `node.pem`, `ca.pem`, `bundle.pub`,
-//! `server`, `node`, `seq`, `facts.json`, `cache/bundle`, `results/<seq>.json`,
+//! `server`, `node`, `seq`, `interval`, `facts.json`, `cache/bundle`, `results/<seq>.json`,
 //! `results-dropped`. Every file that changes after enrollment is replaced atomically
 //! (written beside, flushed, renamed, directory flushed), so a crash leaves the old or the
 //! new content, never half of one.
@@ -29,6 +29,7 @@ pub const BUNDLE_KEY: &str = "bundle.pub";
 pub const SERVER: &str = "server";
 pub const NODE: &str = "node";
 const SEQ: &str = "seq";
+const INTERVAL: &str = "interval";
 const FACTS: &str = "facts.json";
 const CACHE: &str = "cache/bundle";
 const RESULTS: &str = "results";
@@ -101,6 +102,20 @@ impl StateDir {
         let seq = last.saturating_add(1).max(now);
         self.write(SEQ, format!("{seq}\n").as_bytes(), false)?;
         Ok(seq)
+    }
+
+    /// The check-in interval the server gave last, in seconds, so that a restart while the
+    /// server is down keeps its schedule.
+    pub fn interval_secs(&self) -> Option<u64> {
+        self.read_text(INTERVAL).ok()?.parse().ok()
+    }
+
+    /// Records the interval the server gave (only when it changed: no write per cycle).
+    pub fn set_interval_secs(&self, secs: u64) -> io::Result<()> {
+        if self.interval_secs() == Some(secs) {
+            return Ok(());
+        }
+        self.write(INTERVAL, format!("{secs}\n").as_bytes(), false)
     }
 
     /// The facts the server last acknowledged (JSON object text), if any.

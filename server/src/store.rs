@@ -52,6 +52,15 @@ CREATE TABLE IF NOT EXISTS results (
     received INTEGER NOT NULL,
     PRIMARY KEY (node, enrollment, seq)
 );
+CREATE TABLE IF NOT EXISTS publishes (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    policy TEXT NOT NULL,
+    at INTEGER NOT NULL,
+    who TEXT NOT NULL,
+    -- accepted, refused or unchanged
+    result TEXT NOT NULL,
+    diagnostics INTEGER NOT NULL
+);
 ";
 
 /// The open database and its query counter.
@@ -88,6 +97,21 @@ pub struct NodeRow {
     pub results_stored: u64,
     /// Last known facts, JSON.
     pub facts: Option<String>,
+}
+
+/// One publish attempt, as `vigocli config history` lists it.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct PublishRow {
+    /// The config hash that was loaded.
+    pub policy: String,
+    /// Unix seconds.
+    pub at: u64,
+    /// The admin certificate's common name (or `vigo-server` for the config loaded at start).
+    pub who: String,
+    /// `accepted`, `refused` or `unchanged`.
+    pub result: String,
+    /// How many diagnostics the load produced (a refused publish has at least one).
+    pub diagnostics: u64,
 }
 
 /// What one flush writes, in one transaction.
@@ -249,6 +273,56 @@ impl Db {
             .map_err(ctx("listing nodes"))
     }
 
+    /// Appends one publish attempt to the version history.
+    pub fn record_publish(&self, row: &PublishRow) -> Result<(), StoreError> {
+        self.conn()
+            .execute(
+                "INSERT INTO publishes (policy, at, who, result, diagnostics) VALUES (?1, ?2, ?3, ?4, ?5)",
+                params![
+                    row.policy,
+                    row.at as i64,
+                    row.who,
+                    row.result,
+                    row.diagnostics as i64
+                ],
+            )
+            .map_err(ctx("recording a publish"))?;
+        Ok(())
+    }
+
+    /// The version history, oldest first.
+    pub fn publishes(&self) -> Result<Vec<PublishRow>, StoreError> {
+        let conn = self.conn();
+        let mut stmt = conn
+            .prepare("SELECT policy, at, who, result, diagnostics FROM publishes ORDER BY id")
+            .map_err(ctx("reading the publish history"))?;
+        let rows = stmt
+            .query_map([], |r| {
+                Ok(PublishRow {
+                    policy: r.get(0)?,
+                    at: r.get::<_, i64>(1)? as u64,
+                    who: r.get(2)?,
+                    result: r.get(3)?,
+                    diagnostics: r.get::<_, i64>(4)? as u64,
+                })
+            })
+            .map_err(ctx("reading the publish history"))?;
+        rows.collect::<Result<Vec<_>, _>>()
+            .map_err(ctx("reading the publish history"))
+    }
+
+    /// The policy hash last accepted (by a publish or at start), if any.
+    pub fn last_accepted_policy(&self) -> Result<Option<String>, StoreError> {
+        self.conn()
+            .query_row(
+                "SELECT policy FROM publishes WHERE result = 'accepted' ORDER BY id DESC LIMIT 1",
+                [],
+                |r| r.get(0),
+            )
+            .optional()
+            .map_err(ctx("reading the publish history"))
+    }
+
     /// Writes one batch of facts, results and node progress in one transaction.
     pub fn flush(&mut self, batch: &Batch, now: u64) -> Result<(), StoreError> {
         self.queries.fetch_add(1, Ordering::Relaxed);
@@ -303,5 +377,67 @@ impl Db {
         }
         tx.commit().map_err(ctx("committing a flush"))?;
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_result_written_twice_is_stored_once() {
+        let dir = std::env::temp_dir().join(format!("vigo-store-dup-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        let mut db = Db::open(&dir.join("vigo.db")).unwrap();
+        let result = |seq: u64, report: &str| ("n1".to_string(), 7, seq, report.to_string());
+        // The first write, then the same results again (an agent resending after a crash
+        // lost the acknowledgement) with a new one; the original report is kept.
+        let first = Batch {
+            results: vec![result(1, "{\"run\":1}"), result(2, "{\"run\":2}")],
+            ..Batch::default()
+        };
+        db.flush(&first, 1).unwrap();
+        let again = Batch {
+            results: vec![
+                result(1, "{\"resent\":1}"),
+                result(2, "{\"resent\":2}"),
+                result(3, "{\"run\":3}"),
+            ],
+            ..Batch::default()
+        };
+        db.flush(&again, 2).unwrap();
+        db.flush(&again, 3).unwrap();
+        let rows: Vec<(i64, String)> = {
+            let mut stmt = db
+                .conn
+                .prepare("SELECT seq, report FROM results ORDER BY seq")
+                .unwrap();
+            stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+                .unwrap()
+                .collect::<Result<_, _>>()
+                .unwrap()
+        };
+        assert_eq!(
+            rows,
+            vec![
+                (1, "{\"run\":1}".to_string()),
+                (2, "{\"run\":2}".to_string()),
+                (3, "{\"run\":3}".to_string()),
+            ]
+        );
+        // Another enrollment of the same name keeps its own sequence space.
+        let other = Batch {
+            results: vec![("n1".to_string(), 8, 1, "{}".to_string())],
+            ..Batch::default()
+        };
+        db.flush(&other, 4).unwrap();
+        let n: i64 = db
+            .conn
+            .query_row("SELECT COUNT(*) FROM results", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(n, 4);
+        drop(db);
+        let _ = std::fs::remove_dir_all(&dir);
     }
 }

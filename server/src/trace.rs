@@ -7,12 +7,12 @@
 
 use std::fmt::Write as _;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::config::diag::Span;
 
 /// The whole trace.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct Trace {
     /// The node.
     pub node: String,
@@ -37,7 +37,7 @@ pub struct Trace {
 }
 
 /// A node rule and whether it selected the node.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct RuleTrace {
     /// Rule name.
     pub name: String,
@@ -52,7 +52,7 @@ pub struct RuleTrace {
 }
 
 /// An included module.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct ModuleTrace {
     /// Module name.
     pub name: String,
@@ -63,7 +63,7 @@ pub struct ModuleTrace {
 }
 
 /// One variable.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct VarTrace {
     /// Its name.
     pub name: String,
@@ -74,7 +74,7 @@ pub struct VarTrace {
 }
 
 /// One layer's setting of a variable.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct VarLayer {
     /// `module nginx (default)`, `vigo.yaml`, `rule web`.
     pub layer: String,
@@ -85,7 +85,7 @@ pub struct VarLayer {
 }
 
 /// One resource.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct ResourceTrace {
     /// `type:name`.
     pub id: String,
@@ -111,7 +111,7 @@ pub struct ResourceTrace {
 }
 
 /// One `when:` condition.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct CondTrace {
     /// `module` or `resource`.
     pub scope: String,
@@ -128,7 +128,7 @@ pub struct CondTrace {
 }
 
 /// A leaf of a condition.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct TermTrace {
     /// The term's text.
     pub term: String,
@@ -137,7 +137,7 @@ pub struct TermTrace {
 }
 
 /// A compliance tag on a resource.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct TagTrace {
     /// The tag.
     pub tag: String,
@@ -148,7 +148,7 @@ pub struct TagTrace {
 }
 
 /// A waiver that applies.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct WaiverTrace {
     /// Why it was granted.
     pub reason: String,
@@ -163,7 +163,7 @@ pub struct WaiverTrace {
 }
 
 /// A value a template read.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct TemplateUse {
     /// `vars.x`, `facts.y`, `node.name`.
     pub path: String,

@@ -8,5 +8,6 @@ mod exec;
 mod facts;
 mod files;
 mod refuse;
+mod run;
 mod server;
 mod support;

@@ -13,12 +13,12 @@ use std::time::{Duration, Instant};
 
 use crate::support::Temp;
 
-fn sibling(name: &str) -> Option<PathBuf> {
+pub(crate) fn sibling(name: &str) -> Option<PathBuf> {
     let p = Path::new(env!("CARGO_BIN_EXE_vigo-agent")).with_file_name(name);
     p.exists().then_some(p)
 }
 
-struct Server(Child);
+pub(crate) struct Server(pub(crate) Child);
 
 impl Drop for Server {
     fn drop(&mut self) {
@@ -27,19 +27,19 @@ impl Drop for Server {
     }
 }
 
-fn run(cmd: &mut Command) -> Output {
+pub(crate) fn run(cmd: &mut Command) -> Output {
     cmd.output().expect("the binary runs")
 }
 
-fn text(b: &[u8]) -> String {
+pub(crate) fn text(b: &[u8]) -> String {
     String::from_utf8_lossy(b).into_owned()
 }
 
-fn agent(args: &[&str]) -> Output {
+pub(crate) fn agent(args: &[&str]) -> Output {
     run(Command::new(env!("CARGO_BIN_EXE_vigo-agent")).args(args))
 }
 
-fn queued(state: &Path) -> Vec<String> {
+pub(crate) fn queued(state: &Path) -> Vec<String> {
     let mut v: Vec<String> = std::fs::read_dir(state.join("results"))
         .map(|d| {
             d.flatten()
@@ -51,7 +51,7 @@ fn queued(state: &Path) -> Vec<String> {
     v
 }
 
-fn seed_root(root: &Temp) {
+pub(crate) fn seed_root(root: &Temp) {
     root.write("/etc/passwd", "root:x:0:0:root:/root:/bin/bash\n");
     root.write("/etc/group", "root:x:0:\n");
     root.write("/etc/shadow", "root:*:20000:0:99999:7:::\n");

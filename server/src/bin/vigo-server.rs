@@ -154,7 +154,11 @@ fn run(
         );
     }
     let tls = daemon::tls_config(&data)?;
-    let state = daemon::state(&data, config, limits)?;
+    let source = daemon::ConfigSource {
+        dir: config_dir,
+        secrets,
+    };
+    let state = daemon::state(&data, config, Some(source), limits)?;
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()

@@ -1,7 +1,8 @@
-//! `vigocli`: the operator's command-line client. This part works on a config directory
-//! locally: `config validate`, `config compile` and `config trace`; `token create`,
-//! `node list` and `node revoke` talk to the running server over mutual TLS with the admin
-//! credential from the server's data directory.
+//! `vigocli`: the operator's command-line client. `config validate`, `config compile` and
+//! `config trace` work on a config directory locally; `config publish`, `config history`,
+//! `config trace --online`, `token create`, `node list` and `node revoke` talk to the
+//! running server over mutual TLS with the admin credential from the server's data
+//! directory.
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -175,6 +176,22 @@ enum ConfigCommand {
         /// Print the trace as JSON.
         #[arg(long)]
         json: bool,
+        /// Ask the running server: its served config and the facts the node reported.
+        #[arg(long)]
+        online: bool,
+        #[command(flatten)]
+        server: Server,
+    },
+    /// Make the running server load and validate its config directory and serve it; a
+    /// config with any problem is refused and the previous one keeps serving. Exit 1 then.
+    Publish {
+        #[command(flatten)]
+        server: Server,
+    },
+    /// List the server's config versions: every publish, accepted or refused.
+    History {
+        #[command(flatten)]
+        server: Server,
     },
 }
 
@@ -305,9 +322,67 @@ fn run(cli: Cli) -> Result<ExitCode> {
         }
         Command::Config(ConfigCommand::Trace {
             node,
+            online: true,
+            facts,
+            json,
+            server,
+            ..
+        }) => {
+            if facts.is_some() {
+                bail!(
+                    "--facts is for offline traces; online, the server uses the facts the node reported"
+                );
+            }
+            let path = format!("/v1/admin/nodes/{node}/trace");
+            let value = admin_reply(server.client()?.get(&path)?)?;
+            // Read into the same type the offline trace prints, so both print alike.
+            let trace: vigo_server::trace::Trace =
+                serde_json::from_value(value).context("reading the trace the server sent")?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&trace)?);
+            } else {
+                print!("{}", trace.render_text());
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Config(ConfigCommand::Publish { server }) => publish(&server),
+        Command::Config(ConfigCommand::History { server }) => {
+            let json = admin_reply(server.client()?.get("/v1/admin/publishes")?)?;
+            let rows: Vec<vigo_server::store::PublishRow> =
+                serde_json::from_value(json["publishes"].clone())
+                    .context("reading the history the server sent")?;
+            let serving = json["serving"].as_str().unwrap_or_default();
+            println!(
+                "{:<20}  {:<9}  {:>8}  {:<16}  who",
+                "time (UTC)", "result", "problems", "policy"
+            );
+            // The version serving is the last one accepted (or re-published unchanged).
+            let current = rows
+                .iter()
+                .rposition(|r| r.policy == serving && r.result != "refused");
+            for (i, r) in rows.iter().enumerate() {
+                println!(
+                    "{:<20}  {:<9}  {:>8}  {:<16}  {}{}",
+                    utc_time(r.at),
+                    r.result,
+                    r.diagnostics,
+                    r.policy.get(..16).unwrap_or(&r.policy),
+                    r.who,
+                    if Some(i) == current {
+                        "  (serving)"
+                    } else {
+                        ""
+                    },
+                );
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Config(ConfigCommand::Trace {
+            node,
             source,
             facts,
             json,
+            ..
         }) => {
             let (config, diags) = load(&source.config, source.secrets.as_deref())?;
             if !diags.is_empty() {
@@ -329,6 +404,51 @@ fn run(cli: Cli) -> Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
     }
+}
+
+fn publish(server: &Server) -> Result<ExitCode> {
+    let reply = server.client()?.post("/v1/admin/publish", b"", &[])?;
+    let json = reply.json();
+    let policy = json["policy"].as_str().unwrap_or_default();
+    match (reply.status, json["result"].as_str()) {
+        (200, Some("accepted")) => {
+            println!(
+                "published config {policy} (was {}); nodes get it at their next check-in",
+                json["previous"].as_str().unwrap_or_default()
+            );
+            Ok(ExitCode::SUCCESS)
+        }
+        (200, Some("unchanged")) => {
+            println!("config {policy} is already serving; nothing to publish");
+            Ok(ExitCode::SUCCESS)
+        }
+        (422, Some("refused")) => {
+            let diags: Vec<Diagnostic> = serde_json::from_value(json["diagnostics"].clone())
+                .context("reading the diagnostics the server sent")?;
+            for d in &diags {
+                eprintln!("{d}");
+            }
+            eprintln!(
+                "publish refused: {} problem(s) in config {policy}; still serving {}. Fix them (`vigocli config validate`) and publish again",
+                diags.len(),
+                json["serving"].as_str().unwrap_or_default()
+            );
+            Ok(ExitCode::FAILURE)
+        }
+        _ => admin_reply(reply).map(|_| ExitCode::FAILURE),
+    }
+}
+
+/// `YYYY-MM-DD HH:MM:SS` for Unix seconds, in UTC.
+fn utc_time(secs: u64) -> String {
+    let rem = secs % 86_400;
+    format!(
+        "{} {:02}:{:02}:{:02}",
+        vigo_server::date::civil_from_days((secs / 86_400) as i64),
+        rem / 3600,
+        rem % 3600 / 60,
+        rem % 60
+    )
 }
 
 fn load(dir: &Path, secrets: Option<&Path>) -> Result<(Config, Vec<Diagnostic>)> {

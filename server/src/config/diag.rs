@@ -6,12 +6,12 @@
 use std::fmt;
 use std::path::{Path, PathBuf};
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use super::yaml::Pos;
 
 /// A place in the config directory.
-#[derive(Clone, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 pub struct Span {
     /// The file, relative to the config directory (`modules/web.yaml`).
     pub file: PathBuf,
@@ -21,7 +21,9 @@ pub struct Span {
 }
 
 /// [`Pos`] as JSON fields.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[derive(
+    Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize,
+)]
 pub struct PosJson {
     /// Line, from 1.
     pub line: u32,
@@ -60,7 +62,7 @@ impl fmt::Display for Span {
 }
 
 /// One problem in the config.
-#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
 pub struct Diagnostic {
     /// Where.
     pub span: Span,

@@ -18,7 +18,7 @@ use vigo_shared::protocol::{
 };
 
 use super::routes::{ApiError, read_body, refuse};
-use super::{Peer, State, now_secs};
+use super::{Peer, Policy, State, now_secs};
 use crate::fleet::index::{CachedBundle, facts_used};
 
 const ROUTE: &str = "checkin";
@@ -137,6 +137,10 @@ pub async fn checkin(
         )
     })?;
 
+    // The policy this check-in is answered from: taken once, so that a publish meanwhile
+    // cannot mix two versions into one answer.
+    let policy = state.policy();
+
     // Up to the bundle decision, everything happens under the index lock, in memory only.
     let (facts, cached, changed, need_full, stored, agent_bundle) = {
         let mut nodes = state.index.nodes();
@@ -204,7 +208,8 @@ pub async fn checkin(
         let stale = match &cached {
             None => true,
             Some(b) => {
-                (!b.with_facts && entry.facts_known)
+                b.generation != policy.generation
+                    || (!b.with_facts && entry.facts_known)
                     || b.facts_used.contains("*")
                     || changed.iter().any(|f| b.facts_used.contains(f))
             }
@@ -224,8 +229,10 @@ pub async fn checkin(
         (false, Some(b)) => b,
         _ => {
             let facts = facts.unwrap_or_default();
-            let fresh = compile_for(&state, &signed.node, facts, need_full).await?;
+            let fresh = compile_for(&state, &policy, &signed.node, facts, need_full).await?;
             if let Some(entry) = state.index.nodes().get_mut(&signed.node) {
+                // A newer policy may have been published while this one compiled: the
+                // entry keeps it only until the next check-in sees the generation differ.
                 entry.bundle = Some(fresh.clone());
             }
             fresh
@@ -237,7 +244,7 @@ pub async fn checkin(
         "bundle": if unchanged { None } else { Some(&bundle.base64) },
         "results_stored": stored,
         "need_full_facts": need_full,
-        "interval_secs": state.config.settings.interval_secs,
+        "interval_secs": policy.config.settings.interval_secs,
     }))
     .into_response())
 }
@@ -245,11 +252,13 @@ pub async fn checkin(
 /// Compiles and signs the node's bundle on a blocking thread.
 async fn compile_for(
     state: &Arc<State>,
+    policy: &Arc<Policy>,
     node: &str,
     facts: serde_json::Map<String, serde_json::Value>,
     facts_unknown: bool,
 ) -> Result<Arc<CachedBundle>, ApiError> {
     let st = state.clone();
+    let policy = policy.clone();
     let node = node.to_string();
     tokio::task::spawn_blocking(move || {
         let facts = if facts_unknown {
@@ -263,13 +272,14 @@ async fn compile_for(
         st.compiles
             .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let today = crate::date::today_utc();
-        let compiled = crate::compile::compile(&st.config, &node, facts.as_ref(), &today)
+        let compiled = crate::compile::compile(&policy.config, &node, facts.as_ref(), &today)
             .map_err(|e| ApiError::internal("compiling the bundle", e))?;
-        let rules: Vec<&str> = st.rule_conditions.iter().map(String::as_str).collect();
+        let rules: Vec<&str> = policy.rule_conditions.iter().map(String::as_str).collect();
         let signed = st.bundle_key.sign_bundle(&compiled.bundle);
         Ok(Arc::new(CachedBundle {
             base64: base64::engine::general_purpose::STANDARD.encode(signed),
             hash: compiled.hash,
+            generation: policy.generation,
             facts_used: facts_used(&compiled.trace, &rules),
             with_facts: !facts_unknown,
         }))

@@ -3,13 +3,14 @@
 
 pub mod checkin;
 pub mod init;
+pub mod publish;
 pub mod routes;
 
 use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::AtomicU64;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
@@ -78,10 +79,13 @@ pub struct State {
     pub queries: Arc<AtomicU64>,
     /// Counts bundle compilations (a cache hit compiles nothing).
     pub compiles: AtomicU64,
-    /// The loaded config.
-    pub config: Arc<Config>,
-    /// Conditions of node rules, for `facts_used`.
-    pub rule_conditions: Vec<String>,
+    /// The config being served; `vigocli config publish` swaps it (see [`State::policy`]).
+    pub policy: RwLock<Arc<Policy>>,
+    /// Where the config was loaded from, for publish; `None` when the state was built from
+    /// a config in memory (tests), and then publish is refused.
+    pub source: Option<ConfigSource>,
+    /// Serializes publishes, so that two at once cannot interleave load and swap.
+    pub publishing: tokio::sync::Mutex<()>,
     /// Signs bundles.
     pub bundle_key: SigningKey,
     /// Issues node certificates.
@@ -90,6 +94,81 @@ pub struct State {
     pub limits: Limits,
     /// Per-address enrollment buckets.
     pub enroll_buckets: Mutex<HashMap<IpAddr, (f64, Instant)>>,
+}
+
+/// One loaded and validated config, as served: swapped whole on publish, so a check-in
+/// sees either the old or the new one, never a mixture.
+pub struct Policy {
+    /// The config.
+    pub config: Config,
+    /// Conditions of node rules, for `facts_used`.
+    pub rule_conditions: Vec<String>,
+    /// Counts the versions served since start: cached bundles carry it. It is not the
+    /// config hash because secret values are not part of that hash, and publishing a
+    /// rotated secret must rebuild the bundles that carry it.
+    pub generation: u64,
+}
+
+impl Policy {
+    /// A snapshot of a config that loaded without diagnostics.
+    pub fn new(config: Config) -> Policy {
+        let rule_conditions = config
+            .rules
+            .iter()
+            .filter_map(|r| r.when.as_ref().map(|c| c.text.clone()))
+            .collect();
+        Policy {
+            config,
+            rule_conditions,
+            generation: 0,
+        }
+    }
+
+    /// Whether `config` is what this policy serves already: same files (hash) and same
+    /// secret values.
+    pub fn serves(&self, config: &Config) -> bool {
+        self.config.hash == config.hash
+            && self.config.secrets.len() == config.secrets.len()
+            && self
+                .config
+                .secrets
+                .iter()
+                .zip(&config.secrets)
+                .all(|((ra, a), (rb, b))| ra == rb && a.expose() == b.expose())
+    }
+
+    /// The config's hash: names this version of the policy.
+    pub fn hash(&self) -> &str {
+        &self.config.hash
+    }
+}
+
+/// The config and secrets directories the server loads (at start and on publish).
+#[derive(Clone, Debug)]
+pub struct ConfigSource {
+    /// The config directory, absolute.
+    pub dir: PathBuf,
+    /// The secrets directory.
+    pub secrets: PathBuf,
+}
+
+impl State {
+    /// The policy being served now. A clone of an `Arc` under a read lock: cheap, and
+    /// never held across a compile.
+    pub fn policy(&self) -> Arc<Policy> {
+        self.policy
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+
+    /// Serves `policy` from now on. Cached bundles of the old one are recompiled lazily:
+    /// each carries the generation of the policy it came from.
+    pub fn swap_policy(&self, mut policy: Policy) {
+        let mut current = self.policy.write().unwrap_or_else(|e| e.into_inner());
+        policy.generation = current.generation + 1;
+        *current = Arc::new(policy);
+    }
 }
 
 /// Who is on the other end of a connection, as the TLS layer verified it.
@@ -134,27 +213,46 @@ pub fn tls_config(data: &DataDir) -> Result<rustls::ServerConfig> {
     Ok(config)
 }
 
-/// Builds the state from the data directory and a loaded config.
-pub fn state(data: &DataDir, config: Config, limits: Limits) -> Result<Arc<State>> {
+/// Builds the state from the data directory and a loaded config; `source` is where the
+/// config came from, which publish loads again.
+pub fn state(
+    data: &DataDir,
+    config: Config,
+    source: Option<ConfigSource>,
+    limits: Limits,
+) -> Result<Arc<State>> {
     let db = Db::open(&data.file("vigo.db")).context("opening the database")?;
     let rows = db.nodes().context("loading nodes")?;
+    // The config loaded at start is a version too: the history says what is serving even
+    // when it changed on disk between restarts rather than through a publish.
+    if db
+        .last_accepted_policy()
+        .context("reading the publish history")?
+        .as_deref()
+        != Some(config.hash.as_str())
+    {
+        db.record_publish(&crate::store::PublishRow {
+            policy: config.hash.clone(),
+            at: now_secs(),
+            who: "vigo-server (start)".to_string(),
+            result: "accepted".to_string(),
+            diagnostics: 0,
+        })
+        .context("recording the config loaded at start")?;
+    }
     let index = FleetIndex::from_rows(rows);
     let bundle_key = SigningKey::parse(&read(&data.file("bundle.key"))?)
         .map_err(|e| anyhow::anyhow!("reading bundle.key: {e}"))?;
     let ca = Ca::load(&read(&data.file("ca.pem"))?, &read(&data.file("ca.key"))?)
         .context("loading the CA")?;
-    let rule_conditions = config
-        .rules
-        .iter()
-        .filter_map(|r| r.when.as_ref().map(|c| c.text.clone()))
-        .collect();
     Ok(Arc::new(State {
         index,
         queries: db.query_counter(),
         compiles: AtomicU64::new(0),
         db: Mutex::new(db),
-        config: Arc::new(config),
-        rule_conditions,
+        policy: RwLock::new(Arc::new(Policy::new(config))),
+        source,
+        publishing: tokio::sync::Mutex::new(()),
         bundle_key,
         ca,
         limits,

@@ -72,6 +72,9 @@ pub fn app(state: Arc<State>) -> Router {
         .route("/v1/admin/nodes", get(list_nodes))
         .route("/v1/admin/nodes/{name}/revoke", post(revoke_node))
         .route("/v1/admin/stats", get(stats))
+        .route("/v1/admin/publish", post(super::publish::publish))
+        .route("/v1/admin/publishes", get(super::publish::history))
+        .route("/v1/admin/nodes/{name}/trace", get(super::publish::trace))
         .with_state(state)
 }
 
@@ -138,7 +141,7 @@ async fn collect(body: Body, max: usize) -> Result<Bytes, Overflow> {
     Ok(Bytes::from(out))
 }
 
-fn require_admin(peer: &Peer, route: &str) -> Result<(), ApiError> {
+pub(super) fn require_admin(peer: &Peer, route: &str) -> Result<(), ApiError> {
     match peer.name.as_deref() {
         None => Err(refuse(
             StatusCode::UNAUTHORIZED,
@@ -156,7 +159,7 @@ fn require_admin(peer: &Peer, route: &str) -> Result<(), ApiError> {
     }
 }
 
-async fn blocking<T: Send + 'static>(
+pub(super) async fn blocking<T: Send + 'static>(
     f: impl FnOnce() -> Result<T, ApiError> + Send + 'static,
 ) -> Result<T, ApiError> {
     tokio::task::spawn_blocking(f)
@@ -349,7 +352,7 @@ async fn enroll(
         "certificate": cert.1,
         "ca": state.ca.cert_pem,
         "bundle_key": state.bundle_key.public().to_string(),
-        "interval_secs": state.config.settings.interval_secs,
+        "interval_secs": state.policy().config.settings.interval_secs,
     }))
     .into_response())
 }

@@ -17,6 +17,9 @@ pub struct CachedBundle {
     pub base64: String,
     /// The canonical hash the agent reports back.
     pub hash: BundleHash,
+    /// The generation of the policy it was compiled from (`daemon::Policy`): after a
+    /// publish it differs from the one served, and the next check-in recompiles.
+    pub generation: u64,
     /// The names of the facts the node's policy read: a change in any other fact keeps
     /// this bundle.
     pub facts_used: BTreeSet<String>,

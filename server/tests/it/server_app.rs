@@ -20,7 +20,7 @@ fn app() -> (TempDir, axum::Router) {
         &vigo_server::secrets::FileProvider::new(&example.join("secrets")),
     );
     assert!(diags.is_empty());
-    let state = daemon::state(&DataDir(data), config, Limits::default()).unwrap();
+    let state = daemon::state(&DataDir(data), config, None, Limits::default()).unwrap();
     (dir, daemon::routes::app(state))
 }
 
@@ -62,6 +62,44 @@ async fn routes_check_the_peer_before_anything_else() {
             "POST",
             "/v1/checkin",
             StatusCode::UNAUTHORIZED,
+        ),
+        (None, "POST", "/v1/admin/publish", StatusCode::UNAUTHORIZED),
+        (
+            Some("web01.prod"),
+            "POST",
+            "/v1/admin/publish",
+            StatusCode::FORBIDDEN,
+        ),
+        // Built from a config in memory, this state has no directory to publish from.
+        (
+            Some("vigo-admin"),
+            "POST",
+            "/v1/admin/publish",
+            StatusCode::CONFLICT,
+        ),
+        (
+            Some("web01.prod"),
+            "GET",
+            "/v1/admin/publishes",
+            StatusCode::FORBIDDEN,
+        ),
+        (
+            Some("vigo-admin"),
+            "GET",
+            "/v1/admin/publishes",
+            StatusCode::OK,
+        ),
+        (
+            Some("web01.prod"),
+            "GET",
+            "/v1/admin/nodes/web01.prod/trace",
+            StatusCode::FORBIDDEN,
+        ),
+        (
+            Some("vigo-admin"),
+            "GET",
+            "/v1/admin/nodes/nosuch/trace",
+            StatusCode::NOT_FOUND,
         ),
         (None, "POST", "/v1/enroll", StatusCode::BAD_REQUEST),
         (None, "GET", "/v1/nosuch", StatusCode::NOT_FOUND),

@@ -43,7 +43,26 @@ pub fn wait_for(secs: u64, what: &str, mut cond: impl FnMut() -> bool) {
     }
 }
 
-fn spawn(dir: &TempDir, data: &Path, extra: &[&str]) -> (Child, String) {
+/// Copies a directory tree (the example config, so a test may edit its copy).
+pub fn copy_tree(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for entry in std::fs::read_dir(from).unwrap() {
+        let entry = entry.unwrap();
+        let target = to.join(entry.file_name());
+        if entry.file_type().unwrap().is_dir() {
+            copy_tree(&entry.path(), &target);
+        } else {
+            std::fs::copy(entry.path(), &target).unwrap();
+        }
+    }
+}
+
+fn spawn(
+    dir: &TempDir,
+    data: &Path,
+    config: &(PathBuf, PathBuf),
+    extra: &[&str],
+) -> (Child, String) {
     let log = std::fs::OpenOptions::new()
         .create(true)
         .append(true)
@@ -53,9 +72,9 @@ fn spawn(dir: &TempDir, data: &Path, extra: &[&str]) -> (Child, String) {
         .args(["run", "--listen", "127.0.0.1:0", "--data"])
         .arg(data)
         .arg("--config")
-        .arg(example().join("config"))
+        .arg(&config.0)
         .arg("--secrets")
-        .arg(example().join("secrets"))
+        .arg(&config.1)
         .args(extra)
         .stdout(Stdio::piped())
         .stderr(log)
@@ -87,12 +106,20 @@ pub struct Server {
     child: Child,
     pub addr: String,
     pub data: PathBuf,
+    /// The config and secrets directories it runs with.
+    pub config: (PathBuf, PathBuf),
     pub dir: TempDir,
 }
 
 impl Server {
     /// Inits and starts a server with the example config and extra `run` flags.
     pub fn start(extra: &[&str]) -> Server {
+        Server::start_with((example().join("config"), example().join("secrets")), extra)
+    }
+
+    /// Inits and starts a server with a config directory (and secrets directory) of the
+    /// test's own, e.g. a copy of the example that the test edits.
+    pub fn start_with(config: (PathBuf, PathBuf), extra: &[&str]) -> Server {
         let dir = TempDir::new("server");
         let data = dir.0.join("data");
         let out = init(&data);
@@ -101,18 +128,19 @@ impl Server {
             "init failed: {}",
             String::from_utf8_lossy(&out.stderr)
         );
-        let (child, addr) = spawn(&dir, &data, extra);
+        let (child, addr) = spawn(&dir, &data, &config, extra);
         Server {
             child,
             addr,
             data,
+            config,
             dir,
         }
     }
 
     /// Starts the server again on the same data directory (after [`Server::stop`]).
     pub fn restart(&mut self, extra: &[&str]) {
-        let (child, addr) = spawn(&self.dir, &self.data, extra);
+        let (child, addr) = spawn(&self.dir, &self.data, &self.config, extra);
         self.child = child;
         self.addr = addr;
     }
@@ -160,6 +188,23 @@ impl Server {
         let r = self.admin().get("/v1/admin/stats").unwrap();
         assert_eq!(r.status, 200, "{}", r.body);
         r.json()["db_queries"].as_u64().unwrap()
+    }
+
+    /// Kills the process with SIGKILL (no flush, no cleanup) and reaps it.
+    pub fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
+    /// Runs `vigocli` with this server's data directory and URL after `args`.
+    pub fn vigocli(&self, args: &[&str]) -> std::process::Output {
+        Command::new(env!("CARGO_BIN_EXE_vigocli"))
+            .args(args)
+            .arg("--data")
+            .arg(&self.data)
+            .args(["--server", &self.url()])
+            .output()
+            .unwrap()
     }
 
     /// Sends SIGTERM and waits for a clean exit.
@@ -269,12 +314,21 @@ impl Node {
 
     /// A correctly signed check-in with the next sequence number.
     pub fn checkin(&mut self, server: &Server, body: &serde_json::Value) -> Reply {
+        let client = self.client(server);
+        self.checkin_with(&client, body).unwrap()
+    }
+
+    /// A signed check-in through `client` (made by [`Node::client`]); an error when the
+    /// server cannot be reached, as when it is killed meanwhile.
+    pub fn checkin_with(
+        &mut self,
+        client: &Client,
+        body: &serde_json::Value,
+    ) -> anyhow::Result<Reply> {
         self.seq += 1;
         let body = body.to_string();
         let headers = self.headers(&self.key, PATH_CHECKIN, body.as_bytes(), now(), self.seq);
-        self.client(server)
-            .post(PATH_CHECKIN, body.as_bytes(), &headers)
-            .unwrap()
+        client.post(PATH_CHECKIN, body.as_bytes(), &headers)
     }
 }
 
