@@ -6,7 +6,7 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
-use vigo_shared::sign::{PublicKey, verify_bundle};
+use vigo_shared::sign::{PublicKey, SigningKey, verify_bundle};
 
 use crate::engine::registry::Registry;
 use crate::engine::{self, Setup, localtime};
@@ -25,8 +25,8 @@ vigo-agent: converges this machine to its signed Vigo policy bundle
 
 USAGE:
     vigo-agent facts [--json]
-    vigo-agent apply --bundle FILE [--trust KEYFILE]... [--observe] [--root DIR]
-                     [--json] [--node NAME] [--family FAMILY]
+    vigo-agent apply --bundle FILE [--trust KEYFILE]... [--state DIR] [--observe]
+                     [--root DIR] [--json] [--node NAME] [--family FAMILY]
     vigo-agent enroll --server URL --token TOKEN --ca-fingerprint SHA256
                       [--state DIR] [--hostname NAME] [--force]
     vigo-agent once [--state DIR] [--root DIR] [--json] [--family FAMILY] [--observe]
@@ -55,6 +55,8 @@ APPLY OPTIONS:
     --bundle FILE     The signed bundle to apply.
     --trust KEYFILE   A file of trusted server keys, one `ed25519:<64 hex>` per line
                       (# comments allowed). May be repeated. Default: /etc/vigo/trusted.pub
+    --state DIR       An enrolled node's state directory, whose node.key opens the secret
+                      values sealed to this node (`vigocli config compile --node-key`).
                       on this machine (never read from beneath --root).
     --observe         Change nothing; report what would change (the bundle can also
                       ask for observe mode).
@@ -175,6 +177,7 @@ struct ApplyArgs {
     json: bool,
     node: Option<String>,
     family: Option<String>,
+    state: Option<PathBuf>,
 }
 
 fn parse_apply(mut args: pico_args::Arguments) -> Result<ApplyArgs, Exit> {
@@ -185,6 +188,7 @@ fn parse_apply(mut args: pico_args::Arguments) -> Result<ApplyArgs, Exit> {
     let root: Option<PathBuf> = args.opt_value_from_os_str("--root", path).map_err(bad)?;
     let node: Option<String> = args.opt_value_from_str("--node").map_err(bad)?;
     let family: Option<String> = args.opt_value_from_str("--family").map_err(bad)?;
+    let state: Option<PathBuf> = args.opt_value_from_os_str("--state", path).map_err(bad)?;
     let observe = args.contains("--observe");
     let json = args.contains("--json");
     finish(args)?;
@@ -201,6 +205,7 @@ fn parse_apply(mut args: pico_args::Arguments) -> Result<ApplyArgs, Exit> {
         json,
         node,
         family,
+        state,
     })
 }
 
@@ -225,6 +230,25 @@ fn apply_command(args: pico_args::Arguments) -> Result<u8, Exit> {
     let facts = facts::collect();
     check_node(&verified.bundle().node, a.node.as_deref(), &facts)?;
     let family = choose_family(a.family.as_deref(), &facts)?;
+    // The node key opens sealed secret values; a bundle without any needs no key.
+    let node_key = match &a.state {
+        None => None,
+        Some(dir) => {
+            let dir = crate::state::StateDir::new(dir);
+            let text = dir.read_text(crate::state::NODE_KEY).map_err(|e| {
+                refuse(format!(
+                    "cannot read {}: {e}; nothing was applied",
+                    dir.file(crate::state::NODE_KEY).display()
+                ))
+            })?;
+            Some(SigningKey::parse(&text).map_err(|e| {
+                refuse(format!(
+                    "{} is not a node key ({e}); nothing was applied",
+                    dir.file(crate::state::NODE_KEY).display()
+                ))
+            })?)
+        }
+    };
     let setup = Setup {
         root: &a.root,
         facts: &facts,
@@ -232,6 +256,7 @@ fn apply_command(args: pico_args::Arguments) -> Result<u8, Exit> {
         observe: a.observe,
         runner: &ProcessRunner,
         now: localtime::now(),
+        node_key: node_key.as_ref(),
     };
     let report = engine::apply(&verified, &setup, &Registry::standard());
     if a.json {

@@ -185,6 +185,7 @@ pub fn cycle(e: &Enrolled, opts: &RunOptions<'_>) -> Result<Cycle, Exit> {
         observe: opts.observe,
         runner: &ProcessRunner,
         now: localtime::now(),
+        node_key: Some(&e.key),
     };
     let report = engine::apply(&bundle, &setup, &Registry::standard());
     let queue = e.dir.results();

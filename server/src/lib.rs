@@ -9,6 +9,7 @@ pub mod daemon;
 pub mod date;
 pub mod fleet;
 pub mod pki;
+pub mod seal;
 pub mod secrets;
 pub mod store;
 pub mod tokens;

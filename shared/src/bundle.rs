@@ -157,7 +157,7 @@ pub struct Attr {
 
 /// An attribute value. Lists are always lists of strings: a comma string such as
 /// `groups: sudo, adm` is split by the compiler.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, PartialEq, Eq)]
 pub enum AttrValue {
     /// A string.
     Str(String),
@@ -170,6 +170,23 @@ pub enum AttrValue {
     /// A value derived from a secret (file content read from a secret, a password hash):
     /// reports and diffs show it redacted.
     Sensitive(Sensitive),
+    /// A secret-derived value sealed to the node's key (see [`crate::seal`]): what a bundle
+    /// for an enrolled node carries instead of [`AttrValue::Sensitive`]. The agent opens it
+    /// in memory at apply time. `Debug` shows only its length.
+    Sealed(Vec<u8>),
+}
+
+impl fmt::Debug for AttrValue {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            AttrValue::Str(s) => f.debug_tuple("Str").field(s).finish(),
+            AttrValue::Int(i) => f.debug_tuple("Int").field(i).finish(),
+            AttrValue::Bool(b) => f.debug_tuple("Bool").field(b).finish(),
+            AttrValue::List(l) => f.debug_tuple("List").field(l).finish(),
+            AttrValue::Sensitive(s) => f.debug_tuple("Sensitive").field(s).finish(),
+            AttrValue::Sealed(b) => write!(f, "Sealed(<{} bytes>)", b.len()),
+        }
+    }
 }
 
 /// A string derived from a secret. Its `Debug` never prints the value, so it cannot leak

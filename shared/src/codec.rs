@@ -120,6 +120,7 @@ const TAG_INT: u8 = 1;
 const TAG_BOOL: u8 = 2;
 const TAG_LIST: u8 = 3;
 const TAG_SENSITIVE: u8 = 4;
+const TAG_SEALED: u8 = 5;
 
 struct Writer(Vec<u8>);
 
@@ -187,6 +188,11 @@ impl Writer {
             AttrValue::Sensitive(s) => {
                 self.0.push(TAG_SENSITIVE);
                 self.str(s.expose());
+            }
+            AttrValue::Sealed(b) => {
+                self.0.push(TAG_SEALED);
+                self.uint(b.len() as u64);
+                self.0.extend_from_slice(b);
             }
         }
     }
@@ -303,6 +309,10 @@ impl<'a> Reader<'a> {
             TAG_BOOL => Ok(AttrValue::Bool(self.bool()?)),
             TAG_LIST => Ok(AttrValue::List(self.strs()?)),
             TAG_SENSITIVE => Ok(AttrValue::Sensitive(Sensitive::new(self.str()?))),
+            TAG_SEALED => {
+                let n = self.len()?;
+                Ok(AttrValue::Sealed(self.take(n)?.to_vec()))
+            }
             _ => Err(self.err("unknown attribute value tag")),
         }
     }

@@ -13,5 +13,6 @@ pub mod glob;
 pub mod hex;
 pub mod protocol;
 pub mod schema;
+pub mod seal;
 pub mod sign;
 pub mod when;

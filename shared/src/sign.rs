@@ -93,7 +93,7 @@ impl fmt::Debug for PublicKey {
 /// Its text form (for a 0600 key file) is `ed25519-seed:` followed by 64 hex digits.
 #[derive(Clone)]
 pub struct SigningKey {
-    pair: ed25519_compact::KeyPair,
+    pub(crate) pair: ed25519_compact::KeyPair,
 }
 
 impl SigningKey {
@@ -286,6 +286,10 @@ mod tests {
                         value: AttrValue::Sensitive(Sensitive::new("$6$x$y".to_string())),
                     },
                     Attr {
+                        key: "token".to_string(),
+                        value: AttrValue::Sealed(vec![1, 0, 255, 7]),
+                    },
+                    Attr {
                         key: "uid".to_string(),
                         value: AttrValue::Int(-5),
                     },
@@ -314,6 +318,18 @@ mod tests {
         let v = verify_bundle(&a, &[k.public()]).expect("signed by a trusted key");
         assert_eq!(v.bundle(), &sample());
         assert_eq!(v.hash(), BundleHash::of(&codec::encode(&sample())));
+    }
+
+    #[test]
+    fn sealed_values_round_trip_and_debug_shows_only_their_length() {
+        let b = sample();
+        let back = codec::decode(&codec::encode(&b)).expect("decodes");
+        assert_eq!(
+            back.resources[0].attr("token"),
+            Some(&AttrValue::Sealed(vec![1, 0, 255, 7]))
+        );
+        let debug = alloc::format!("{:?}", back.resources[0].attr("token"));
+        assert_eq!(debug, "Some(Sealed(<4 bytes>))");
     }
 
     #[test]

@@ -20,13 +20,14 @@ pub mod env;
 pub mod localtime;
 pub mod order;
 pub mod registry;
+pub mod unseal;
 
 use std::collections::BTreeMap;
 use std::path::Path;
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 use vigo_shared::bundle::{AttrValue, Bundle, Resource};
-use vigo_shared::sign::VerifiedBundle;
+use vigo_shared::sign::{SigningKey, VerifiedBundle};
 use vigo_shared::when::{self, LocalTime};
 
 use crate::facts::Facts;
@@ -51,6 +52,9 @@ pub struct Setup<'a> {
     pub runner: &'a dyn Runner,
     /// The local time `hour_range()` and `weekday()` see.
     pub now: LocalTime,
+    /// The node's key, to open sealed secret values in memory; without it a resource with a
+    /// sealed value fails and the others converge.
+    pub node_key: Option<&'a SigningKey>,
 }
 
 /// Converges `bundle` and reports every resource.
@@ -118,7 +122,9 @@ fn converge(bundle: &Bundle, hash: &str, setup: &Setup<'_>, registry: &Registry)
         now: setup.now,
     };
 
-    let resources = &bundle.resources;
+    // Sealed values are opened here, in memory only: the bundle on disk keeps ciphertext.
+    let (opened, unopened) = unseal::open_bundle(bundle, setup.node_key);
+    let resources = &opened.resources;
     let plan = order::plan(resources);
     let ids: BTreeMap<String, usize> = resources
         .iter()
@@ -132,16 +138,19 @@ fn converge(bundle: &Bundle, hash: &str, setup: &Setup<'_>, registry: &Registry)
     for &i in &plan.order {
         let t = Instant::now();
         let res = &resources[i];
-        let mut d = step(
-            i,
-            resources,
-            &plan,
-            &done,
-            registry,
-            &env,
-            &ctx,
-            &recheck_ctx,
-        );
+        let mut d = match &unopened[i] {
+            Some(why) => Done::failed(why.clone(), Vec::new()),
+            None => step(
+                i,
+                resources,
+                &plan,
+                &done,
+                registry,
+                &env,
+                &ctx,
+                &recheck_ctx,
+            ),
+        };
         if d.status == Status::Changed {
             for target in &res.notify {
                 match ids.get(target) {

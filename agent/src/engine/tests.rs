@@ -152,6 +152,7 @@ fn run(resources: Vec<Resource>, observe: bool) -> (Report, Vec<String>) {
             hour: 12,
             weekday: 0,
         },
+        node_key: None,
     };
     let bundle = Bundle {
         node: "n".into(),

@@ -9,5 +9,6 @@ mod facts;
 mod files;
 mod refuse;
 mod run;
+mod sealed;
 mod server;
 mod support;

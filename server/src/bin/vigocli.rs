@@ -163,6 +163,11 @@ enum ConfigCommand {
         /// Default: ~/.config/vigo/bundle-signing.key.
         #[arg(long)]
         key: Option<PathBuf>,
+        /// The node's public key (`ed25519:HEX`): secret
+        /// values are sealed to it. Without it they stay plaintext in the file, which must then
+        /// be treated as a secret itself.
+        #[arg(long)]
+        node_key: Option<String>,
     },
     /// Show how a node's policy is resolved, each part traced to its file and line.
     Trace {
@@ -284,7 +289,12 @@ fn run(cli: Cli) -> Result<ExitCode> {
             facts,
             out,
             key,
+            node_key,
         }) => {
+            let node_key = node_key
+                .map(|k| vigo_shared::sign::PublicKey::parse(&k))
+                .transpose()
+                .map_err(|e| anyhow::anyhow!("reading --node-key: {e}"))?;
             let (config, diags) = load(&source.config, source.secrets.as_deref())?;
             if !diags.is_empty() {
                 print_diags(&config, &diags);
@@ -305,15 +315,22 @@ fn run(cli: Cli) -> Result<ExitCode> {
                 None => default_key_path()?,
             };
             let key = load_or_create_key(&key_path)?;
-            let bytes = key.sign_bundle(&compiled.bundle);
+            let mut bundle = compiled.bundle;
+            let mut hash = compiled.hash;
+            if let Some(node_key) = &node_key {
+                vigo_server::seal::seal_bundle(&mut bundle, &key, node_key)
+                    .context("sealing the secret values")?;
+                hash = vigo_shared::sign::BundleHash::of(&vigo_shared::codec::encode(&bundle));
+            }
+            let bytes = key.sign_bundle(&bundle);
             write_file(&out, &bytes, 0o600)
                 .with_context(|| format!("writing the bundle to {}", out.display()))?;
             println!(
                 "wrote {} ({} resources, {} bytes, bundle {})\nsigned by {}; agents trust it with: vigo-agent apply --bundle {} --trust {}.pub",
                 out.display(),
-                compiled.bundle.resources.len(),
+                bundle.resources.len(),
                 bytes.len(),
-                compiled.hash,
+                hash,
                 key.public(),
                 out.display(),
                 key_path.display()

@@ -229,7 +229,7 @@ pub async fn checkin(
         (false, Some(b)) => b,
         _ => {
             let facts = facts.unwrap_or_default();
-            let fresh = compile_for(&state, &policy, &signed.node, facts, need_full).await?;
+            let fresh = compile_for(&state, &policy, &signed.node, key, facts, need_full).await?;
             if let Some(entry) = state.index.nodes().get_mut(&signed.node) {
                 // A newer policy may have been published while this one compiled: the
                 // entry keeps it only until the next check-in sees the generation differ.
@@ -249,11 +249,14 @@ pub async fn checkin(
     .into_response())
 }
 
-/// Compiles and signs the node's bundle on a blocking thread.
+/// Compiles the node's bundle, seals its secret values to the node's key and signs it, on a
+/// blocking thread. The hash is that of the sealed bundle, the one the agent caches and
+/// reports back; it stays stable until the next recompile.
 async fn compile_for(
     state: &Arc<State>,
     policy: &Arc<Policy>,
     node: &str,
+    node_key: vigo_shared::sign::PublicKey,
     facts: serde_json::Map<String, serde_json::Value>,
     facts_unknown: bool,
 ) -> Result<Arc<CachedBundle>, ApiError> {
@@ -275,10 +278,13 @@ async fn compile_for(
         let compiled = crate::compile::compile(&policy.config, &node, facts.as_ref(), &today)
             .map_err(|e| ApiError::internal("compiling the bundle", e))?;
         let rules: Vec<&str> = policy.rule_conditions.iter().map(String::as_str).collect();
-        let signed = st.bundle_key.sign_bundle(&compiled.bundle);
+        let mut bundle = compiled.bundle;
+        crate::seal::seal_bundle(&mut bundle, &st.bundle_key, &node_key)
+            .map_err(|e| ApiError::internal("sealing the bundle", e))?;
+        let signed = st.bundle_key.sign_bundle(&bundle);
         Ok(Arc::new(CachedBundle {
             base64: base64::engine::general_purpose::STANDARD.encode(signed),
-            hash: compiled.hash,
+            hash: vigo_shared::sign::BundleHash::of(&vigo_shared::codec::encode(&bundle)),
             generation: policy.generation,
             facts_used: facts_used(&compiled.trace, &rules),
             with_facts: !facts_unknown,

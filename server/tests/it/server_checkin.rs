@@ -71,7 +71,33 @@ fn checkin_gets_bundle_then_unchanged_without_database_queries() {
     let today = vigo_server::date::today_utc();
     let compiled =
         vigo_server::compile::compile(&config, "db01.demo", Some(&facts), &today).unwrap();
-    assert_eq!(compiled.hash.to_string(), hash);
+    // Secret values travel sealed to the node: the served bundle is the compiled one with
+    // each secret value sealed, and the node's key opens them back.
+    let sealed_attrs = |b: &vigo_shared::bundle::Bundle| {
+        b.resources
+            .iter()
+            .flat_map(|r| &r.attrs)
+            .filter(|a| matches!(a.value, vigo_shared::bundle::AttrValue::Sealed(_)))
+            .count()
+    };
+    let sensitive = compiled
+        .bundle
+        .resources
+        .iter()
+        .flat_map(|r| &r.attrs)
+        .filter(|a| matches!(a.value, vigo_shared::bundle::AttrValue::Sensitive(_)))
+        .count();
+    assert!(sensitive > 0);
+    assert_eq!(sealed_attrs(bundle.bundle()), sensitive);
+    assert_ne!(compiled.hash.to_string(), hash);
+    let mut opened = bundle.bundle().clone();
+    assert!(vigo_server::seal::open_bundle(&mut opened, &node.key));
+    assert_eq!(opened, compiled.bundle);
+    let mut wrong = bundle.bundle().clone();
+    assert!(!vigo_server::seal::open_bundle(
+        &mut wrong,
+        &vigo_shared::sign::SigningKey::from_seed([0x5a; 32])
+    ));
 
     let r = node.checkin(
         &server,

@@ -193,8 +193,10 @@ fn online_trace_matches_the_offline_trace_with_the_reported_facts() {
     assert_eq!(r.status, 403, "a node cannot read traces");
 }
 
-/// The bundle hash `compile` gives `node` with [`FACTS`] from the config in `dir` now.
-fn expected_hash(server: &Server, node: &str) -> String {
+/// The hash of the bundle the server serves `node` (enrolled with key seed `seed_byte`) with
+/// [`FACTS`] from the config in `dir` now: compiled, then its secret values sealed to the
+/// node (deterministically for the server's key, so the hash can be computed here).
+fn expected_hash(server: &Server, node: &str, seed_byte: u8) -> String {
     let (config, diags) = vigo_server::config::load(
         &server.config.0,
         &vigo_server::secrets::FileProvider::new(&server.config.1),
@@ -202,10 +204,13 @@ fn expected_hash(server: &Server, node: &str) -> String {
     assert!(diags.is_empty(), "{diags:?}");
     let facts = vigo_server::compile::facts_from_json(FACTS).unwrap();
     let today = vigo_server::date::today_utc();
-    vigo_server::compile::compile(&config, node, Some(&facts), &today)
+    let mut bundle = vigo_server::compile::compile(&config, node, Some(&facts), &today)
         .unwrap()
-        .hash
-        .to_string()
+        .bundle;
+    let server_key = vigo_shared::sign::SigningKey::parse(&server.file("bundle.key")).unwrap();
+    let node_key = Node::new(node, seed_byte).key.public();
+    vigo_server::seal::seal_bundle(&mut bundle, &server_key, &node_key).unwrap();
+    vigo_shared::sign::BundleHash::of(&vigo_shared::codec::encode(&bundle)).to_string()
 }
 
 #[test]
@@ -214,10 +219,17 @@ fn publishes_under_concurrent_checkins_serve_one_whole_version_and_reach_every_n
     let server = server_with_copy(&tmp);
     let config = server.config.0.clone();
     let names = ["db01.demo", "db02.demo", "db03.demo"];
-    let old: Vec<String> = names.iter().map(|n| expected_hash(&server, n)).collect();
+    let hashes = |server: &Server| -> Vec<String> {
+        names
+            .iter()
+            .enumerate()
+            .map(|(i, n)| expected_hash(server, n, 40 + i as u8))
+            .collect()
+    };
+    let old: Vec<String> = hashes(&server);
     write(&config, "nodes/50-extra.yaml", EXTRA_RULE);
     write(&config, "modules/extra.yaml", FIXED);
-    let new: Vec<String> = names.iter().map(|n| expected_hash(&server, n)).collect();
+    let new: Vec<String> = hashes(&server);
     std::fs::remove_file(config.join("nodes/50-extra.yaml")).unwrap();
     std::fs::remove_file(config.join("modules/extra.yaml")).unwrap();
 

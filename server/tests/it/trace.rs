@@ -38,6 +38,7 @@ pub fn bundle_summary(b: &Bundle) -> String {
                 AttrValue::Bool(b) => b.to_string(),
                 AttrValue::List(l) => format!("{l:?}"),
                 AttrValue::Sensitive(_) => "<sensitive>".into(),
+                AttrValue::Sealed(_) => "<sealed>".into(),
             };
             let _ = writeln!(o, "    {} = {v}", a.key);
         }
