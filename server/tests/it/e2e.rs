@@ -92,7 +92,7 @@ fn apply(
 }
 
 /// Every file under `dir` with its type, mode, owner and content, for before/after checks.
-fn snapshot(dir: &Path) -> Vec<(PathBuf, u32, u32, Vec<u8>)> {
+pub fn snapshot(dir: &Path) -> Vec<(PathBuf, u32, u32, Vec<u8>)> {
     let mut out = Vec::new();
     let mut stack = vec![dir.to_path_buf()];
     while let Some(d) = stack.pop() {
