@@ -213,6 +213,46 @@ pub(crate) fn run(
     run_checked(ctx, &cmd, &format!("{verb} service `{name}`")).map(|_| ())
 }
 
+/// The commands one init system converges a service with.
+pub(crate) struct Steps {
+    /// Marks the service to start at boot.
+    pub enable: Command,
+    /// Unmarks it.
+    pub disable: Command,
+    /// Starts it, with what each command does (more than one where a start needs a
+    /// preparation, such as allowing a disabled Windows service to start).
+    pub start: Vec<(Command, &'static str)>,
+    /// Stops it.
+    pub stop: Command,
+}
+
+/// Runs the steps in the order every init system here needs: enable before starting (so
+/// the start honours it), start or stop, and disable last.
+pub(crate) fn apply_steps(
+    ctx: &Ctx<'_>,
+    name: &str,
+    cur: &Status,
+    run_it: bool,
+    enable: Option<bool>,
+    steps: Steps,
+) -> Result<(), ProviderError> {
+    if enable == Some(true) {
+        run(ctx, steps.enable, "enabling", name)?;
+    }
+    if run_it && !cur.running {
+        for (cmd, what) in steps.start {
+            run(ctx, cmd, what, name)?;
+        }
+    }
+    if !run_it && cur.running {
+        run(ctx, steps.stop, "stopping", name)?;
+    }
+    if enable == Some(false) {
+        run(ctx, steps.disable, "disabling", name)?;
+    }
+    Ok(())
+}
+
 /// The text of both output streams, for the inits whose answer may be on either.
 pub(crate) fn text(out: &Output) -> String {
     let mut t = String::from_utf8_lossy(&out.stdout).into_owned();

@@ -5,7 +5,7 @@
 //! uses their "one-shot" forms (`onestart`, `rcctl -f start`), so `state: running` with
 //! `enabled: false` works as it reads: running now, not at boot.
 
-use super::{Init, Status, check, run, text, unknown};
+use super::{Init, Status, Steps, apply_steps, check, run, text, unknown};
 use crate::accounts::os;
 use crate::providers::{Command, Ctx, ProviderError};
 
@@ -45,31 +45,13 @@ impl Init for OpenRc {
         run_it: bool,
         enable: Option<bool>,
     ) -> Result<(), ProviderError> {
-        if enable == Some(true) {
-            run(
-                ctx,
-                Command::new("rc-update", &["add", name, "default"]),
-                "enabling",
-                name,
-            )?;
-        }
-        if run_it != cur.running {
-            let (verb, what) = if run_it {
-                ("start", "starting")
-            } else {
-                ("stop", "stopping")
-            };
-            run(ctx, Command::new("rc-service", &[name, verb]), what, name)?;
-        }
-        if enable == Some(false) {
-            run(
-                ctx,
-                Command::new("rc-update", &["del", name, "default"]),
-                "disabling",
-                name,
-            )?;
-        }
-        Ok(())
+        let steps = Steps {
+            enable: Command::new("rc-update", &["add", name, "default"]),
+            disable: Command::new("rc-update", &["del", name, "default"]),
+            start: vec![(Command::new("rc-service", &[name, "start"]), "starting")],
+            stop: Command::new("rc-service", &[name, "stop"]),
+        };
+        apply_steps(ctx, name, cur, run_it, enable, steps)
     }
 
     fn refresh_cmd(&self, name: &str, _cur: &Status, reload: bool) -> Command {
@@ -331,40 +313,20 @@ impl Init for Rcctl {
         run_it: bool,
         enable: Option<bool>,
     ) -> Result<(), ProviderError> {
-        if enable == Some(true) {
-            run(
-                ctx,
-                Command::new("rcctl", &["enable", name]),
-                "enabling",
-                name,
-            )?;
-        }
+        // A service that stays disabled starts only with -f.
         let enabled_now = enable.unwrap_or(cur.enabled == Some(true));
-        if run_it && !cur.running {
-            let args: &[&str] = if enabled_now {
-                &["start", name]
-            } else {
-                &["-f", "start", name]
-            };
-            run(ctx, Command::new("rcctl", args), "starting", name)?;
-        }
-        if !run_it && cur.running {
-            run(
-                ctx,
-                Command::new("rcctl", &["stop", name]),
-                "stopping",
-                name,
-            )?;
-        }
-        if enable == Some(false) {
-            run(
-                ctx,
-                Command::new("rcctl", &["disable", name]),
-                "disabling",
-                name,
-            )?;
-        }
-        Ok(())
+        let start: &[&str] = if enabled_now {
+            &["start", name]
+        } else {
+            &["-f", "start", name]
+        };
+        let steps = Steps {
+            enable: Command::new("rcctl", &["enable", name]),
+            disable: Command::new("rcctl", &["disable", name]),
+            start: vec![(Command::new("rcctl", start), "starting")],
+            stop: Command::new("rcctl", &["stop", name]),
+        };
+        apply_steps(ctx, name, cur, run_it, enable, steps)
     }
 
     fn refresh_cmd(&self, name: &str, cur: &Status, reload: bool) -> Command {

@@ -7,7 +7,7 @@
 //! translated, and Vigo reads the state numbers, not their names. Windows has no reload:
 //! a refresh restarts (PowerShell `Restart-Service`, which waits, unlike `sc.exe stop`).
 
-use super::{Init, Status, check, run, text, unknown};
+use super::{Init, Status, Steps, apply_steps, check, text, unknown};
 use crate::providers::user::windows::{powershell, ps_quote};
 use crate::providers::{Command, Ctx, ProviderError};
 
@@ -58,37 +58,22 @@ impl Init for Sc {
         run_it: bool,
         enable: Option<bool>,
     ) -> Result<(), ProviderError> {
-        if enable == Some(true) {
-            run(
-                ctx,
-                sc(&["config", name, "start=", "auto"]),
-                "enabling",
-                name,
-            )?;
-        }
-        if run_it && !cur.running {
-            if cur.start_type == 4 && enable != Some(true) {
-                run(
-                    ctx,
-                    sc(&["config", name, "start=", "demand"]),
-                    "allowing to start",
-                    name,
-                )?;
-            }
-            run(ctx, sc(&["start", name]), "starting", name)?;
-        }
-        if !run_it && cur.running {
-            run(ctx, sc(&["stop", name]), "stopping", name)?;
-        }
-        if enable == Some(false) {
-            run(
-                ctx,
+        let mut start = Vec::new();
+        // A disabled service (start type 4) cannot start until it is allowed to.
+        if cur.start_type == 4 && enable != Some(true) {
+            start.push((
                 sc(&["config", name, "start=", "demand"]),
-                "disabling",
-                name,
-            )?;
+                "allowing to start",
+            ));
         }
-        Ok(())
+        start.push((sc(&["start", name]), "starting"));
+        let steps = Steps {
+            enable: sc(&["config", name, "start=", "auto"]),
+            disable: sc(&["config", name, "start=", "demand"]),
+            start,
+            stop: sc(&["stop", name]),
+        };
+        apply_steps(ctx, name, cur, run_it, enable, steps)
     }
 
     fn refresh_cmd(&self, name: &str, _cur: &Status, _reload: bool) -> Command {

@@ -1,7 +1,7 @@
 //! systemd (Debian, RHEL, SUSE, Arch): `systemctl is-active` and `is-enabled` to read,
 //! `start`/`stop`/`enable`/`disable`/`restart`/`reload` to change.
 
-use super::{Init, Status, check, run, text, unknown};
+use super::{Init, Status, Steps, apply_steps, check, text, unknown};
 use crate::providers::{Command, Ctx, ProviderError};
 
 pub struct Systemd;
@@ -58,19 +58,13 @@ impl Init for Systemd {
                 "service `{name}`: the unit is masked; unmask it (`systemctl unmask {name}`) if it should run"
             )));
         }
-        if enable == Some(true) {
-            run(ctx, systemctl(&["enable", name]), "enabling", name)?;
-        }
-        if run_it && !cur.running {
-            run(ctx, systemctl(&["start", name]), "starting", name)?;
-        }
-        if !run_it && cur.running {
-            run(ctx, systemctl(&["stop", name]), "stopping", name)?;
-        }
-        if enable == Some(false) {
-            run(ctx, systemctl(&["disable", name]), "disabling", name)?;
-        }
-        Ok(())
+        let steps = Steps {
+            enable: systemctl(&["enable", name]),
+            disable: systemctl(&["disable", name]),
+            start: vec![(systemctl(&["start", name]), "starting")],
+            stop: systemctl(&["stop", name]),
+        };
+        apply_steps(ctx, name, cur, run_it, enable, steps)
     }
 
     fn refresh_cmd(&self, name: &str, _cur: &Status, reload: bool) -> Command {
