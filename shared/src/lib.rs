@@ -9,6 +9,7 @@ extern crate alloc;
 
 pub mod bundle;
 pub mod codec;
+pub mod digest;
 pub mod glob;
 pub mod hex;
 pub mod protocol;

@@ -20,8 +20,6 @@
 use alloc::string::String;
 use alloc::vec::Vec;
 
-use sha2::{Digest, Sha256};
-
 use crate::hex;
 
 /// Enrollment: an unenrolled agent proves a one-time token and receives its certificate.
@@ -63,7 +61,7 @@ pub fn request_message(
     s.push('\n');
     s.push_str(&u64_text(seq));
     s.push('\n');
-    s.push_str(&hex::encode(&Sha256::digest(body)));
+    s.push_str(&hex::encode(&crate::digest::sha256(body)));
     s.into_bytes()
 }
 
@@ -76,7 +74,7 @@ pub fn enroll_message(hostname: &str, public_key: &str, token: &str) -> Vec<u8> 
         s.push_str(part);
         s.push('\n');
     }
-    s.push_str(&hex::encode(&Sha256::digest(token.as_bytes())));
+    s.push_str(&hex::encode(&crate::digest::sha256(token.as_bytes())));
     s.into_bytes()
 }
 

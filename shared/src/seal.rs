@@ -73,13 +73,26 @@ pub fn seal_agreement(eph_secret: [u8; 32], node: &PublicKey) -> Option<([u8; 32
 
 /// The recipient's side: the agreement for a value sealed to `node` with `eph_pub`.
 pub fn open_agreement(node: &SigningKey, eph_pub: &[u8; 32]) -> Option<Agreement> {
-    let sk = x25519::SecretKey::from_ed25519(&node.pair.sk).ok()?;
+    let sk = x25519_secret(node)?;
     let own_pub = *sk.recover_public_key().ok()?;
     let shared = *x25519::PublicKey::new(*eph_pub).dh(&sk).ok()?;
     Some(Agreement {
         shared,
         salt: salt(eph_pub, &own_pub),
     })
+}
+
+/// The node's X25519 secret: the clamped first half of SHA-512 of its Ed25519 seed, the
+/// same scalar Ed25519 signs with (RFC 8032 section 5.1.5), so its public half is the
+/// Montgomery form of the node's Ed25519 public key.
+fn x25519_secret(node: &SigningKey) -> Option<x25519::SecretKey> {
+    let hash = ring::digest::digest(&ring::digest::SHA512, node.seed());
+    let mut scalar = [0u8; 32];
+    scalar.copy_from_slice(&hash.as_ref()[..32]);
+    scalar[0] &= 248;
+    scalar[31] &= 63;
+    scalar[31] |= 64;
+    x25519::SecretKey::from_slice(&scalar).ok()
 }
 
 /// The parts of a sealed value.
@@ -132,5 +145,15 @@ mod tests {
         let other = SigningKey::from_seed([8; 32]);
         let c = open_agreement(&other, &eph_pub).expect("valid key");
         assert_ne!(a.shared, c.shared);
+    }
+
+    #[test]
+    fn node_secret_matches_the_rfc8032_derivation_of_ed25519_compact() {
+        for seed in [[1u8; 32], [7; 32], [0xff; 32]] {
+            let ours = x25519_secret(&SigningKey::from_seed(seed)).expect("clamped scalar");
+            let pair = ed25519_compact::KeyPair::from_seed(ed25519_compact::Seed::new(seed));
+            let theirs = x25519::SecretKey::from_ed25519(&pair.sk).expect("valid seed");
+            assert_eq!(*ours, *theirs);
+        }
     }
 }

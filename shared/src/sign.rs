@@ -11,7 +11,7 @@ use alloc::string::String;
 use alloc::vec::Vec;
 use core::fmt;
 
-use sha2::{Digest, Sha256};
+use ring::signature::{ED25519, Ed25519KeyPair, KeyPair as _, UnparsedPublicKey};
 
 use crate::bundle::Bundle;
 use crate::codec::{self, DecodeError};
@@ -28,7 +28,7 @@ pub struct BundleHash(pub [u8; 32]);
 impl BundleHash {
     /// Hashes canonical bundle bytes.
     pub fn of(bytes: &[u8]) -> BundleHash {
-        BundleHash(Sha256::digest(bytes).into())
+        BundleHash(crate::digest::sha256(bytes))
     }
 }
 
@@ -71,9 +71,9 @@ impl PublicKey {
 
     /// Checks `signature` over `message`.
     pub fn verify(&self, message: &[u8], signature: &[u8; 64]) -> bool {
-        let pk = ed25519_compact::PublicKey::new(self.0);
-        let sig = ed25519_compact::Signature::new(*signature);
-        pk.verify(message, &sig).is_ok()
+        UnparsedPublicKey::new(&ED25519, &self.0)
+            .verify(message, signature)
+            .is_ok()
     }
 }
 
@@ -91,17 +91,32 @@ impl fmt::Debug for PublicKey {
 
 /// A private Ed25519 key. It has no `Display`, and its `Debug` shows only the public half.
 /// Its text form (for a 0600 key file) is `ed25519-seed:` followed by 64 hex digits.
-#[derive(Clone)]
 pub struct SigningKey {
-    pub(crate) pair: ed25519_compact::KeyPair,
+    seed: [u8; 32],
+    pair: Ed25519KeyPair,
+}
+
+impl Clone for SigningKey {
+    fn clone(&self) -> SigningKey {
+        SigningKey::from_seed(self.seed)
+    }
 }
 
 impl SigningKey {
     /// Derives the key pair from 32 secret random bytes.
     pub fn from_seed(seed: [u8; 32]) -> SigningKey {
-        SigningKey {
-            pair: ed25519_compact::KeyPair::from_seed(ed25519_compact::Seed::new(seed)),
-        }
+        // from_seed_unchecked derives the public half from the seed, so there is nothing
+        // left to check: any 32 bytes are a valid Ed25519 seed.
+        let pair = match Ed25519KeyPair::from_seed_unchecked(&seed) {
+            Ok(pair) => pair,
+            Err(_) => unreachable!("every 32-byte string is an Ed25519 seed"),
+        };
+        SigningKey { seed, pair }
+    }
+
+    /// The 32 secret bytes (for deriving the node's X25519 key in [`crate::seal`]).
+    pub(crate) fn seed(&self) -> &[u8; 32] {
+        &self.seed
     }
 
     /// Parses the text form of a key file.
@@ -117,19 +132,23 @@ impl SigningKey {
     /// The text form, for writing to a key file created with mode 0600.
     pub fn to_file_text(&self) -> String {
         let mut s = String::from("ed25519-seed:");
-        s.push_str(&hex::encode(self.pair.sk.seed().as_ref()));
+        s.push_str(&hex::encode(&self.seed));
         s.push('\n');
         s
     }
 
     /// The public half.
     pub fn public(&self) -> PublicKey {
-        PublicKey(*self.pair.pk)
+        let mut out = [0u8; 32];
+        out.copy_from_slice(self.pair.public_key().as_ref());
+        PublicKey(out)
     }
 
     /// Signs `message` (deterministic Ed25519).
     pub fn sign(&self, message: &[u8]) -> [u8; 64] {
-        *self.pair.sk.sign(message, None)
+        let mut out = [0u8; 64];
+        out.copy_from_slice(self.pair.sign(message).as_ref());
+        out
     }
 
     /// Encodes `bundle` canonically and wraps it in a signed envelope.

@@ -15,6 +15,8 @@ pub const AGENT_ALLOWLIST: &[&str] = &[
     "ureq",
     "rustls",
     "rustls-pki-types",
+    // rustls-webpki, linked through rustls anyway; named for its Ed25519 algorithm only.
+    "webpki",
     "ring",
     "ed25519-compact",
     "miniserde",
