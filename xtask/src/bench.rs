@@ -29,13 +29,7 @@ pub fn run(args: &[String]) -> Result<()> {
             bail!("cargo bench -p {package} --bench {bench} failed");
         }
     }
-    let commit = git(&root, &["rev-parse", "--short", "HEAD"]).unwrap_or_else(|| "unknown".into());
-    let dirty = git(&root, &["status", "--porcelain"]).is_some_and(|s| !s.is_empty());
-    let commit = if dirty {
-        format!("{commit}+dirty")
-    } else {
-        commit
-    };
+    let commit = commit();
     let date = git(&root, &["log", "-1", "--format=%cs"]).unwrap_or_default();
     let date = today().unwrap_or(date);
 
@@ -70,6 +64,18 @@ pub fn run(args: &[String]) -> Result<()> {
     std::fs::write(&results, existing)?;
     print!("appended to bench/results.tsv:\n{rows}");
     Ok(())
+}
+
+/// The short commit of the work tree, with `+dirty` when it has uncommitted changes.
+pub fn commit() -> String {
+    let root = crate::root();
+    let commit = git(&root, &["rev-parse", "--short", "HEAD"]).unwrap_or_else(|| "unknown".into());
+    let dirty = git(&root, &["status", "--porcelain"]).is_some_and(|s| !s.is_empty());
+    if dirty {
+        format!("{commit}+dirty")
+    } else {
+        commit
+    }
 }
 
 fn find_estimates(dir: &Path) -> Vec<std::path::PathBuf> {
