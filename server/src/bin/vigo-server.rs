@@ -1,5 +1,6 @@
 //! `vigo-server`: `init` creates a data directory (CA, server certificate, bundle key,
-//! admin credential, database); `run` serves agents and `vigocli` over mutual TLS.
+//! admin credential, database); `run` serves agents and `vigocli` over mutual TLS, and
+//! with `--dist` the bootstrap scripts and agent binaries.
 
 use std::io::Write;
 use std::net::SocketAddr;
@@ -65,6 +66,10 @@ enum Command {
         /// Milliseconds between writes of the dirty set to the database.
         #[arg(long, default_value_t = 200)]
         flush_interval_ms: u64,
+        /// A signed release dist (`cargo xtask dist`) to serve /bootstrap.sh,
+        /// /bootstrap.ps1 and the agent binaries from; verified at start.
+        #[arg(long)]
+        dist: Option<PathBuf>,
     },
 }
 
@@ -88,6 +93,7 @@ fn main() -> Result<()> {
             max_connections,
             enroll_per_minute,
             flush_interval_ms,
+            dist,
         } => {
             let limits = Limits {
                 max_body,
@@ -106,6 +112,7 @@ fn main() -> Result<()> {
                 secrets,
                 listen,
                 limits,
+                dist.as_deref(),
             )
         }
     }
@@ -125,6 +132,7 @@ fn run(
     secrets: Option<PathBuf>,
     listen: SocketAddr,
     limits: Limits,
+    dist: Option<&Path>,
 ) -> Result<()> {
     let data = DataDir(data.to_path_buf());
     if !data.file("ca.pem").exists() {
@@ -153,12 +161,27 @@ fn run(
             diags.len()
         );
     }
+    // A dist that does not verify is refused before anything listens: serving agents
+    // that the bootstrap would then reject helps no one.
+    let dist = dist
+        .map(|dir| {
+            daemon::bootstrap::Dist::open(dir)
+                .with_context(|| format!("the dist {} does not verify; rebuild and sign it (cargo xtask dist, vigocli release sign)", dir.display()))
+        })
+        .transpose()?;
     let tls = daemon::tls_config(&data)?;
     let source = daemon::ConfigSource {
         dir: config_dir,
         secrets,
     };
     let state = daemon::state(&data, config, Some(source), limits)?;
+    if let Some(dist) = dist {
+        eprintln!(
+            "vigo-server: serving the bootstrap and the dist signed by {}",
+            dist.release_pub()
+        );
+        let _ = state.dist.set(std::sync::Arc::new(dist));
+    }
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()

@@ -2,7 +2,7 @@
 //! `config trace` work on a config directory locally; `config publish`, `config history`,
 //! `config trace --online`, `token create`, `node list` and `node revoke` talk to the
 //! running server over mutual TLS with the admin credential from the server's data
-//! directory.
+//! directory. `release sign|verify` sign and check a dist directory.
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -32,6 +32,35 @@ enum Command {
     /// Enrolled nodes.
     #[command(subcommand)]
     Node(NodeCommand),
+    /// Sign or verify a release dist directory (docs/bootstrap.md).
+    #[command(subcommand)]
+    Release(ReleaseCommand),
+}
+
+#[derive(Subcommand)]
+enum ReleaseCommand {
+    /// Sign every binary of a dist, write SHA256SUMS, SHA256SUMS.sig, release.pub and
+    /// release.pub.pem; prints the public key.
+    Sign {
+        /// The dist directory (agent/<os>-<arch>/…, server/<os>-<arch>/…).
+        #[arg(long)]
+        dist: PathBuf,
+        /// The release key (`ed25519-seed:<hex>`, mode 0600).
+        #[arg(long)]
+        key: PathBuf,
+        /// Create the key (mode 0600) when the file does not exist.
+        #[arg(long)]
+        create_key: bool,
+    },
+    /// Verify a dist: SHA256SUMS.sig, every checksum and every .sig. Exit 1 when it fails.
+    Verify {
+        /// The dist directory.
+        #[arg(long)]
+        dist: PathBuf,
+        /// The key the dist must be signed with (`ed25519:<hex>`); default: its release.pub.
+        #[arg(long)]
+        key_pub: Option<String>,
+    },
 }
 
 #[derive(clap::Args)]
@@ -212,6 +241,7 @@ fn main() -> ExitCode {
 
 fn run(cli: Cli) -> Result<ExitCode> {
     match cli.command {
+        Command::Release(cmd) => release(cmd),
         Command::Token(TokenCommand::Create { hosts, ttl, server }) => {
             let ttl_secs = parse_duration(&ttl)?;
             let body = serde_json::json!({ "hosts": hosts, "ttl_secs": ttl_secs }).to_string();
@@ -419,6 +449,51 @@ fn run(cli: Cli) -> Result<ExitCode> {
                 print!("{}", compiled.trace.render_text());
             }
             Ok(ExitCode::SUCCESS)
+        }
+    }
+}
+
+fn release(cmd: ReleaseCommand) -> Result<ExitCode> {
+    use vigo_server::release;
+    match cmd {
+        ReleaseCommand::Sign {
+            dist,
+            key,
+            create_key,
+        } => {
+            let key = if create_key && !key.exists() {
+                let k = release::create_key(&key)?;
+                eprintln!("created release key {} (mode 0600)", key.display());
+                k
+            } else {
+                release::read_key(&key)?
+            };
+            let signed = release::sign_dist(&dist, &key)
+                .with_context(|| format!("signing {}", dist.display()))?;
+            eprintln!("signed {} files in {}", signed.files.len(), dist.display());
+            println!("{}", signed.public);
+            Ok(ExitCode::SUCCESS)
+        }
+        ReleaseCommand::Verify { dist, key_pub } => {
+            let expected = key_pub
+                .map(|k| vigo_shared::sign::PublicKey::parse(&k))
+                .transpose()
+                .map_err(|e| anyhow::anyhow!("reading --key-pub: {e}"))?;
+            match release::verify_dist(&dist, expected.as_ref()) {
+                Ok(v) => {
+                    println!(
+                        "{}: ok — {} files signed by {}",
+                        dist.display(),
+                        v.files.len(),
+                        v.public
+                    );
+                    Ok(ExitCode::SUCCESS)
+                }
+                Err(e) => {
+                    eprintln!("error: the dist does not verify: {e}");
+                    Ok(ExitCode::FAILURE)
+                }
+            }
         }
     }
 }

@@ -1,5 +1,6 @@
 //! The HTTP routes: enrollment, the admin API, and the error type every handler answers
-//! with. The check-in handler lives in [`super::checkin`].
+//! with. The check-in handler lives in [`super::checkin`], the bootstrap routes in
+//! [`super::bootstrap`].
 
 use std::sync::Arc;
 use std::time::Instant;
@@ -63,9 +64,11 @@ pub fn refuse(status: StatusCode, route: &str, peer: &Peer, message: &str) -> Ap
     ApiError::new(status, message)
 }
 
-/// The router. Every route but `/v1/enroll` requires a verified client certificate.
+/// The router. Every route but `/v1/enroll` and the bootstrap routes (scripts and agent
+/// binaries, [`super::bootstrap`]) requires a verified client certificate.
 pub fn app(state: Arc<State>) -> Router {
     Router::new()
+        .merge(super::bootstrap::routes())
         .route(PATH_ENROLL, post(enroll))
         .route(PATH_CHECKIN, post(super::checkin::checkin))
         .route("/v1/admin/tokens", post(create_token))
