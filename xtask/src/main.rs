@@ -3,11 +3,21 @@
 //! - `cargo xtask demo`: Vigo end to end on this machine, changing nothing on the host.
 //! - `cargo xtask bench`: runs the criterion benchmarks and appends their figures, with
 //!   the date and commit, to `bench/results.tsv`.
+//! - `cargo xtask dist`: static hardened agents for cross-targets/targets.toml, the server,
+//!   SHA256SUMS and Ed25519 signatures (docs/release.md).
+//! - `cargo xtask fleetsim`: simulated agents against a release server, figures appended to
+//!   `bench/fleetsim.tsv` (docs/performance.md).
 //! - `cargo xtask policy`: the code-base policy checks (also run as this crate's tests).
 
 mod bench;
 mod demo;
+mod dist;
+mod elf;
+mod fleetsim;
+mod harden;
 mod policy;
+mod size;
+mod targets;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -17,10 +27,14 @@ fn main() -> ExitCode {
     let result = match args.first().map(String::as_str) {
         Some("bench") => bench::run(&args[1..]),
         Some("demo") => demo::run(&args[1..]),
+        Some("dist") => dist::run(&args[1..]),
+        Some("fleetsim") => fleetsim::run(&args[1..]),
         Some("policy") => policy::run(),
+        Some("harden-check") => harden::run(&args[1..]),
+        Some("size") => size::run(&args[1..]),
         _ => {
             eprintln!(
-                "usage: cargo xtask <command>\n\ncommands:\n  demo     run Vigo end to end on this machine, changing nothing on the host\n  bench    run the benchmarks and append the figures to bench/results.tsv\n  policy   check file headers and the agent's dependency allowlist"
+                "usage: cargo xtask <command>\n\ncommands:\n  demo     run Vigo end to end on this machine, changing nothing on the host\n  bench    run the benchmarks and append the figures to bench/results.tsv\n  dist [--out DIR] [--key FILE] [--only PLATFORM]... [--no-server]  build, harden and sign the release (docs/release.md)\n  fleetsim [ARGS]  simulate a fleet against a release server and append to bench/fleetsim.tsv\n  policy   check file headers and the agent's dependency allowlist\n  harden-check [BINARY...]  check PIE, full RELRO, NX stack, strip, stack protector and the agent profile\n  size [--target TRIPLE] [--check]  build the static agent, report its size and fail over size-report/budget"
             );
             return ExitCode::from(2);
         }

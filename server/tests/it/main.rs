@@ -1,9 +1,11 @@
 //! Integration tests of the server crate: one binary, modules per area.
 
+mod bootstrap;
 mod cli;
 mod e2e;
 mod fixture;
 mod fleet;
+mod fleetsim;
 mod server_app;
 mod server_checkin;
 mod server_crash;

@@ -1,0 +1,134 @@
+//! `vigo-fleetsim`: simulates N enrolled agents against a real `vigo-server` on loopback and
+//! reports check-ins per second, latency percentiles, errors, enrollment time and the
+//! server's memory, CPU and database size (docs/performance.md).
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use anyhow::{Context, Result, bail};
+use clap::Parser;
+use vigo_server::fleetsim::{self, Mode, Options, ServerChoice, spawn};
+
+#[derive(Parser)]
+#[command(
+    name = "vigo-fleetsim",
+    version,
+    about = "Simulate a fleet of agents against a vigo-server"
+)]
+struct Cli {
+    /// Simulated nodes (each enrolls with a token and key of its own).
+    #[arg(long, default_value_t = 100)]
+    nodes: usize,
+    /// Check-ins in flight at once (closed loop).
+    #[arg(long, default_value_t = 32)]
+    concurrency: usize,
+    /// Seconds of check-ins per mode.
+    #[arg(long, default_value_t = 10.0)]
+    duration: f64,
+    /// `keepalive`, `reconnect`, or both comma-separated (run one after the other on the
+    /// same enrolled fleet).
+    #[arg(long, default_value = "keepalive")]
+    mode: String,
+    /// Share of nodes whose bundle changes on every check-in (they flip `os_family`, which
+    /// the example config's `db` group reads in its `when:`).
+    #[arg(long, default_value_t = 0.01)]
+    changing_share: f64,
+    /// Share of check-ins that carry a new run result.
+    #[arg(long, default_value_t = 0.1)]
+    results_share: f64,
+    /// Start a vigo-server in a temporary data directory.
+    #[arg(long, conflicts_with = "server")]
+    spawn: bool,
+    /// Attach to a running server at this URL (needs --data for the admin credential).
+    #[arg(long)]
+    server: Option<String>,
+    /// The attached server's data directory (admin.pem, admin.key, ca.pem, bundle.pub).
+    #[arg(long)]
+    data: Option<PathBuf>,
+    /// The CA certificate (default: ca.pem in --data).
+    #[arg(long)]
+    ca: Option<PathBuf>,
+    /// The attached server's process id, for its memory and CPU figures.
+    #[arg(long)]
+    server_pid: Option<u32>,
+    /// The vigo-server binary to spawn (default: the one beside this binary).
+    #[arg(long)]
+    server_bin: Option<PathBuf>,
+    /// The config directory the spawned server runs (default: examples/fleet/config).
+    #[arg(long)]
+    config: Option<PathBuf>,
+    /// CPU to pin the spawned server to (taskset).
+    #[arg(long)]
+    server_cpu: Option<usize>,
+    /// CPU to pin this simulator to.
+    #[arg(long)]
+    sim_cpu: Option<usize>,
+    /// Also write the report as JSON to this file.
+    #[arg(long)]
+    json: Option<PathBuf>,
+}
+
+fn main() -> Result<()> {
+    let cli = Cli::parse();
+    if let Some(cpu) = cli.sim_cpu {
+        spawn::pin_self(cpu)?;
+    }
+    let modes = cli
+        .mode
+        .split(',')
+        .map(|m| Mode::parse(m.trim()))
+        .collect::<Result<Vec<_>>>()?;
+    for (name, share) in [
+        ("--changing-share", cli.changing_share),
+        ("--results-share", cli.results_share),
+    ] {
+        if !(0.0..=1.0).contains(&share) {
+            bail!("{name} must be between 0 and 1");
+        }
+    }
+    let example = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../examples/fleet");
+    let server = if cli.spawn {
+        let server_bin = match cli.server_bin {
+            Some(b) => b,
+            None => std::env::current_exe()
+                .context("finding this binary")?
+                .with_file_name("vigo-server"),
+        };
+        let config = cli.config.unwrap_or_else(|| example.join("config"));
+        let secrets = config
+            .parent()
+            .map(|p| p.join("secrets"))
+            .unwrap_or_else(|| example.join("secrets"));
+        ServerChoice::Spawn {
+            server_bin,
+            config,
+            secrets,
+            cpu: cli.server_cpu,
+        }
+    } else {
+        let (Some(url), Some(data)) = (cli.server, cli.data) else {
+            bail!("give --spawn, or --server URL with --data DIR of that server");
+        };
+        ServerChoice::Attach {
+            url,
+            data,
+            ca: cli.ca,
+            pid: cli.server_pid,
+        }
+    };
+    let report = fleetsim::run(Options {
+        nodes: cli.nodes,
+        concurrency: cli.concurrency,
+        duration: Duration::from_secs_f64(cli.duration.max(0.1)),
+        modes,
+        changing_share: cli.changing_share,
+        results_share: cli.results_share,
+        server,
+    })?;
+    print!("{}", report.table());
+    if let Some(path) = cli.json {
+        let text = serde_json::to_string_pretty(&report).context("encoding the report")?;
+        std::fs::write(&path, text).with_context(|| format!("writing {}", path.display()))?;
+    }
+    Ok(())
+}

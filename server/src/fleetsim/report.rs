@@ -1,0 +1,173 @@
+//! What a simulation measured: per-mode check-in figures (rate, latency percentiles from
+//! the sorted samples, errors by kind, handshakes), the enrollment phase and the server's
+//! resources, printed as a table and written as JSON.
+
+use std::collections::BTreeMap;
+
+use serde::Serialize;
+
+use super::spawn::ProcStats;
+
+/// Latency percentiles in milliseconds from samples in microseconds (sorted in place).
+#[derive(Clone, Copy, Debug, Default, Serialize)]
+pub struct Percentiles {
+    pub p50_ms: f64,
+    pub p95_ms: f64,
+    pub p99_ms: f64,
+    pub max_ms: f64,
+}
+
+impl Percentiles {
+    /// Nearest-rank percentiles; every sample is kept, which at a few hundred thousand
+    /// check-ins per run is a few MB and exact.
+    pub fn of(samples: &mut [u64]) -> Percentiles {
+        if samples.is_empty() {
+            return Percentiles::default();
+        }
+        samples.sort_unstable();
+        let at = |p: f64| {
+            let rank = ((p / 100.0) * samples.len() as f64).ceil() as usize;
+            samples[rank.clamp(1, samples.len()) - 1] as f64 / 1000.0
+        };
+        Percentiles {
+            p50_ms: at(50.0),
+            p95_ms: at(95.0),
+            p99_ms: at(99.0),
+            max_ms: samples[samples.len() - 1] as f64 / 1000.0,
+        }
+    }
+}
+
+/// The timed check-in phase of one mode.
+#[derive(Debug, Default, Serialize)]
+pub struct ModeReport {
+    pub mode: String,
+    pub concurrency: usize,
+    pub duration_secs: f64,
+    pub checkins: u64,
+    pub checkins_per_sec: f64,
+    pub latency: Percentiles,
+    pub errors: u64,
+    pub errors_by_kind: BTreeMap<String, u64>,
+    /// Answers with a new bundle (in the timed phase only changing nodes get them; a
+    /// steady node getting one is counted as an error instead).
+    pub bundles: u64,
+    pub unchanged: u64,
+    /// Check-ins that carried at least one run result.
+    pub with_results: u64,
+    pub handshakes_full: u64,
+    pub handshakes_resumed: u64,
+    /// Changing nodes that received at least one bundle after their first.
+    pub changing_nodes_with_new_bundle: u64,
+    pub server_before: ProcStats,
+    pub server_after: ProcStats,
+    /// Server CPU seconds spent during this phase, and per check-in in µs.
+    pub server_cpu_secs: f64,
+    pub server_cpu_us_per_checkin: f64,
+    /// The same for this simulator, which runs on one thread: near 1 s per second means
+    /// the client, not the server, set the pace.
+    pub sim_cpu_secs: f64,
+    pub sim_cpu_us_per_checkin: f64,
+    pub stats_before: serde_json::Value,
+    pub stats_after: serde_json::Value,
+}
+
+/// Everything one run measured.
+#[derive(Debug, Default, Serialize)]
+pub struct Report {
+    pub nodes: usize,
+    pub changing_nodes: usize,
+    pub changing_share: f64,
+    pub results_share: f64,
+    pub enrollment: EnrollReport,
+    /// The first check-in of every node (full facts, first compile), before the timed ones.
+    pub first_checkin_secs: f64,
+    pub first_checkin_errors: BTreeMap<String, u64>,
+    pub modes: Vec<ModeReport>,
+    pub server_pid: Option<u32>,
+    pub server_end: ProcStats,
+    pub sqlite_bytes: u64,
+    pub sqlite_wal_bytes: u64,
+    pub stats_start: serde_json::Value,
+    pub stats_end: serde_json::Value,
+}
+
+/// The enrollment phase: token creation through the admin API, then `/v1/enroll`.
+#[derive(Debug, Default, Serialize)]
+pub struct EnrollReport {
+    pub enrolled: usize,
+    pub tokens_secs: f64,
+    pub enroll_secs: f64,
+    pub enroll_per_sec: f64,
+    pub errors_by_kind: BTreeMap<String, u64>,
+}
+
+fn mb(b: u64) -> f64 {
+    b as f64 / (1024.0 * 1024.0)
+}
+
+impl Report {
+    /// The human-readable table.
+    pub fn table(&self) -> String {
+        let mut s = String::new();
+        let e = &self.enrollment;
+        s.push_str(&format!(
+            "nodes {} (changing {}), enrolled {}; tokens {:.1} s, enrollment {:.1} s ({:.1}/s), first check-in of all {:.1} s\n",
+            self.nodes,
+            self.changing_nodes,
+            e.enrolled,
+            e.tokens_secs,
+            e.enroll_secs,
+            e.enroll_per_sec,
+            self.first_checkin_secs
+        ));
+        if !e.errors_by_kind.is_empty() {
+            s.push_str(&format!("enrollment errors {:?}\n", e.errors_by_kind));
+        }
+        if !self.first_checkin_errors.is_empty() {
+            s.push_str(&format!(
+                "first check-in errors {:?}\n",
+                self.first_checkin_errors
+            ));
+        }
+        s.push_str(&format!(
+            "{:<10} {:>5} {:>6} {:>9} {:>9} {:>8} {:>8} {:>8} {:>7} {:>8} {:>9} {:>8} {:>9} {:>9}\n",
+            "mode", "conc", "secs", "checkins", "per_s", "p50_ms", "p95_ms", "p99_ms", "errors",
+            "bundles", "resumed", "full_hs", "srv_us/ci", "sim_us/ci"
+        ));
+        for m in &self.modes {
+            s.push_str(&format!(
+                "{:<10} {:>5} {:>6.1} {:>9} {:>9.0} {:>8.2} {:>8.2} {:>8.2} {:>7} {:>8} {:>9} {:>8} {:>9.0} {:>9.0}\n",
+                m.mode,
+                m.concurrency,
+                m.duration_secs,
+                m.checkins,
+                m.checkins_per_sec,
+                m.latency.p50_ms,
+                m.latency.p95_ms,
+                m.latency.p99_ms,
+                m.errors,
+                m.bundles,
+                m.handshakes_resumed,
+                m.handshakes_full,
+                m.server_cpu_us_per_checkin,
+                m.sim_cpu_us_per_checkin
+            ));
+            if !m.errors_by_kind.is_empty() {
+                s.push_str(&format!("  errors {:?}\n", m.errors_by_kind));
+            }
+        }
+        if self.server_pid.is_some() {
+            s.push_str(&format!(
+                "server RSS {:.1} MB (peak {:.1} MB, {:.0} B/node), CPU {:.1} s; sqlite {} B + wal {} B\n",
+                mb(self.server_end.rss_bytes),
+                mb(self.server_end.hwm_bytes),
+                self.server_end.rss_bytes as f64 / self.nodes.max(1) as f64,
+                self.server_end.cpu_secs,
+                self.sqlite_bytes,
+                self.sqlite_wal_bytes
+            ));
+        }
+        s
+    }
+}

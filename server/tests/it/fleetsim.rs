@@ -1,0 +1,65 @@
+//! The fleet simulator end to end at small scale: the debug `vigo-fleetsim` spawns a real
+//! server, enrolls every node and checks in in both modes. Only correctness is asserted
+//! (no errors, every node enrolled, changing nodes got new bundles), never timing.
+
+use std::process::Command;
+
+use crate::fixture::TempDir;
+
+#[test]
+fn simulated_fleet_enrolls_and_checks_in_without_errors() {
+    let dir = TempDir::new("fleetsim");
+    let json = dir.0.join("report.json");
+    let out = Command::new(env!("CARGO_BIN_EXE_vigo-fleetsim"))
+        .args([
+            "--spawn",
+            "--nodes",
+            "20",
+            "--concurrency",
+            "4",
+            "--duration",
+            "2",
+            "--mode",
+            "keepalive,reconnect",
+            "--changing-share",
+            "0.1",
+            "--results-share",
+            "0.2",
+            "--server-bin",
+            env!("CARGO_BIN_EXE_vigo-server"),
+            "--json",
+        ])
+        .arg(&json)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "vigo-fleetsim failed:\n{stderr}");
+    let r: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
+
+    assert_eq!(r["nodes"], 20);
+    assert_eq!(r["enrollment"]["enrolled"], 20, "{stderr}");
+    assert_eq!(r["enrollment"]["errors_by_kind"], serde_json::json!({}));
+    assert_eq!(r["first_checkin_errors"], serde_json::json!({}));
+    assert_eq!(r["changing_nodes"], 2);
+    assert_eq!(r["stats_end"]["nodes"], 20);
+    let modes = r["modes"].as_array().unwrap();
+    assert_eq!(modes.len(), 2);
+    for m in modes {
+        let name = m["mode"].as_str().unwrap();
+        assert_eq!(m["errors"], 0, "{name}: {}", m["errors_by_kind"]);
+        assert!(m["checkins"].as_u64().unwrap() > 0, "{name}");
+        assert!(m["unchanged"].as_u64().unwrap() > 0, "{name}");
+        assert_eq!(m["changing_nodes_with_new_bundle"], 2, "{name}");
+        assert!(m["bundles"].as_u64().unwrap() >= 2, "{name}");
+    }
+    // Every check-in of the reconnect mode made a handshake, and the server resumed them
+    // (it issues TLS 1.3 tickets; see daemon::tls_config).
+    let reconnect = &modes[1];
+    assert_eq!(
+        reconnect["handshakes_full"].as_u64().unwrap()
+            + reconnect["handshakes_resumed"].as_u64().unwrap(),
+        reconnect["checkins"].as_u64().unwrap() + reconnect["errors"].as_u64().unwrap()
+    );
+    assert!(reconnect["handshakes_resumed"].as_u64().unwrap() > 0);
+}

@@ -1,0 +1,114 @@
+//! `cargo xtask fleetsim [ARGS]`: builds `vigo-server` and `vigo-fleetsim` in release mode,
+//! runs the simulator against a spawned server (server pinned to CPU 0, simulator to CPU 1)
+//! and appends one row per mode to `bench/fleetsim.tsv` (columns in docs/performance.md).
+//! ARGS go to `vigo-fleetsim` as they are, e.g. `--nodes 1000 --mode keepalive,reconnect`.
+
+use std::fmt::Write as _;
+use std::process::Command;
+
+use anyhow::{Context, Result, bail};
+
+use crate::root;
+
+const HEADER: &str = "date\tcommit\tnodes\tmode\tconcurrency\tduration_s\tcheckins_per_s\tp50_ms\tp95_ms\tp99_ms\terrors\tserver_rss_mb\trss_per_node_b\tserver_cpu_s\tsqlite_bytes\tenroll_s\tserver_cpu_us_per_checkin\tresumed_share";
+
+fn output(cmd: &mut Command) -> Option<String> {
+    let out = cmd.output().ok()?;
+    out.status
+        .success()
+        .then(|| String::from_utf8_lossy(&out.stdout).trim().to_string())
+}
+
+pub fn run(args: &[String]) -> Result<()> {
+    let root = root();
+    let status = Command::new(env!("CARGO"))
+        .current_dir(&root)
+        .args([
+            "build",
+            "--release",
+            "-p",
+            "vigo-server",
+            "--bin",
+            "vigo-server",
+            "--bin",
+            "vigo-fleetsim",
+        ])
+        .status()
+        .context("running cargo build")?;
+    if !status.success() {
+        bail!("building vigo-server and vigo-fleetsim failed");
+    }
+    let json = std::env::temp_dir().join(format!("vigo-fleetsim-{}.json", std::process::id()));
+    let status = Command::new(root.join("target/release/vigo-fleetsim"))
+        .current_dir(&root)
+        .args(["--spawn", "--server-cpu", "0", "--sim-cpu", "1", "--json"])
+        .arg(&json)
+        .args(args)
+        .status()
+        .context("running vigo-fleetsim")?;
+    if !status.success() {
+        bail!("vigo-fleetsim failed");
+    }
+    let text = std::fs::read_to_string(&json).context("reading the simulator's JSON")?;
+    let _ = std::fs::remove_file(&json);
+    let r: serde_json::Value = serde_json::from_str(&text).context("reading the JSON report")?;
+
+    let date = output(Command::new("date").args(["-u", "+%Y-%m-%dT%H:%MZ"])).unwrap_or_default();
+    let mut commit =
+        output(
+            Command::new("git")
+                .current_dir(&root)
+                .args(["rev-parse", "--short=12", "HEAD"]),
+        )
+        .unwrap_or_else(|| "unknown".to_string());
+    let dirty = output(Command::new("git").current_dir(&root).args([
+        "status",
+        "--porcelain",
+        "--untracked-files=no",
+    ]))
+    .is_some_and(|s| !s.is_empty());
+    if dirty {
+        commit.push_str("+dirty");
+    }
+    let f = |v: &serde_json::Value| v.as_f64().unwrap_or(f64::NAN);
+    let nodes = r["nodes"].as_u64().unwrap_or(0);
+    let sqlite =
+        r["sqlite_bytes"].as_u64().unwrap_or(0) + r["sqlite_wal_bytes"].as_u64().unwrap_or(0);
+    let mut rows = String::new();
+    for m in r["modes"].as_array().into_iter().flatten() {
+        let rss = m["server_after"]["rss_bytes"].as_u64().unwrap_or(0);
+        let handshakes = f(&m["handshakes_full"]) + f(&m["handshakes_resumed"]);
+        let resumed = if handshakes > 0.0 {
+            format!("{:.3}", f(&m["handshakes_resumed"]) / handshakes)
+        } else {
+            "-".to_string()
+        };
+        let _ = writeln!(
+            rows,
+            "{date}\t{commit}\t{nodes}\t{}\t{}\t{:.1}\t{:.0}\t{:.2}\t{:.2}\t{:.2}\t{}\t{:.1}\t{:.0}\t{:.2}\t{sqlite}\t{:.1}\t{:.0}\t{resumed}",
+            m["mode"].as_str().unwrap_or("?"),
+            m["concurrency"],
+            f(&m["duration_secs"]),
+            f(&m["checkins_per_sec"]),
+            f(&m["latency"]["p50_ms"]),
+            f(&m["latency"]["p95_ms"]),
+            f(&m["latency"]["p99_ms"]),
+            m["errors"],
+            rss as f64 / (1024.0 * 1024.0),
+            rss as f64 / nodes.max(1) as f64,
+            f(&m["server_cpu_secs"]),
+            f(&r["enrollment"]["enroll_secs"]),
+            f(&m["server_cpu_us_per_checkin"]),
+        );
+    }
+    let path = root.join("bench/fleetsim.tsv");
+    let mut existing = std::fs::read_to_string(&path).unwrap_or_default();
+    if existing.is_empty() {
+        existing = format!("{HEADER}\n");
+    }
+    existing.push_str(&rows);
+    std::fs::write(&path, existing).with_context(|| format!("writing {}", path.display()))?;
+    print!("{rows}");
+    println!("appended to {}", path.display());
+    Ok(())
+}
