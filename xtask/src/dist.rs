@@ -225,8 +225,11 @@ pub fn run(args: &[String]) -> Result<()> {
             .with_context(|| format!("removing the old {}", opts.out.display()))?;
     }
     fs::create_dir_all(&opts.out)?;
+    // The agent builds share their folders with `cargo xtask size`, which therefore
+    // measures exactly these binaries (and costs no second build after a dist).
+    let agent_dir = crate::size::static_target_dir(true);
+    let symbols_dir = crate::size::static_target_dir(false);
     let build_dir = root.join("target/dist-build");
-    let symbols_dir = root.join("target/dist-symbols");
 
     let mut manifest_targets = Vec::new();
     let mut built = 0;
@@ -256,11 +259,11 @@ pub fn run(args: &[String]) -> Result<()> {
                 "dynamic"
             }
         );
-        run_cmd(build.command(&build_dir, true), "the agent build")?;
+        run_cmd(build.command(&agent_dir, true), "the agent build")?;
         let dest = opts.out.join("agent").join(&target.platform);
         fs::create_dir_all(&dest)?;
         let shipped = dest.join(build.file_name());
-        fs::copy(build.output(&build_dir), &shipped)
+        fs::copy(build.output(&agent_dir), &shipped)
             .with_context(|| format!("copying the agent to {}", shipped.display()))?;
         if target.elf {
             run_cmd(build.command(&symbols_dir, false), "the symbols build")?;

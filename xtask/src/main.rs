@@ -7,6 +7,9 @@
 //!   SHA256SUMS and Ed25519 signatures (docs/release.md).
 //! - `cargo xtask fleetsim`: simulated agents against a release server, figures appended to
 //!   `bench/fleetsim.tsv` (docs/performance.md).
+//! - `cargo xtask harden-check`: PIE, full RELRO, NX stack, stripped, stack protector of
+//!   the dist's binaries.
+//! - `cargo xtask size`: the static agent's size against size-report/budget.
 //! - `cargo xtask policy`: the code-base policy checks (also run as this crate's tests).
 
 mod bench;
