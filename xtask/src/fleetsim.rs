@@ -54,22 +54,7 @@ pub fn run(args: &[String]) -> Result<()> {
     let r: serde_json::Value = serde_json::from_str(&text).context("reading the JSON report")?;
 
     let date = output(Command::new("date").args(["-u", "+%Y-%m-%dT%H:%MZ"])).unwrap_or_default();
-    let mut commit =
-        output(
-            Command::new("git")
-                .current_dir(&root)
-                .args(["rev-parse", "--short=12", "HEAD"]),
-        )
-        .unwrap_or_else(|| "unknown".to_string());
-    let dirty = output(Command::new("git").current_dir(&root).args([
-        "status",
-        "--porcelain",
-        "--untracked-files=no",
-    ]))
-    .is_some_and(|s| !s.is_empty());
-    if dirty {
-        commit.push_str("+dirty");
-    }
+    let commit = crate::bench::commit();
     let f = |v: &serde_json::Value| v.as_f64().unwrap_or(f64::NAN);
     let nodes = r["nodes"].as_u64().unwrap_or(0);
     let sqlite =

@@ -172,7 +172,7 @@ fn write_reports(m: &Measurement, note: Option<String>) -> Result<()> {
     let root = root();
     let libc = m.build.libc();
     let date = command_line("date", &["-u", "+%Y-%m-%d"]).unwrap_or_else(|| "unknown".into());
-    let commit = commit(&root);
+    let commit = crate::bench::commit();
     let note = note.unwrap_or_else(|| {
         format!(
             "cargo xtask size (the dist's build): {libc}, RUSTFLAGS \"{}\", C with -fstack-protector-strong",
@@ -244,19 +244,6 @@ fn command_line(program: &str, args: &[&str]) -> Option<String> {
     out.status
         .success()
         .then(|| String::from_utf8_lossy(&out.stdout).trim().to_string())
-}
-
-fn commit(root: &Path) -> String {
-    let git = |args: &[&str]| {
-        let mut all = vec!["-C", root.to_str().unwrap_or(".")];
-        all.extend_from_slice(args);
-        command_line("git", &all)
-    };
-    let hash = git(&["rev-parse", "--short", "HEAD"]).unwrap_or_else(|| "unknown".into());
-    match git(&["status", "--porcelain"]) {
-        Some(s) if !s.is_empty() => format!("{hash}-dirty"),
-        _ => hash,
-    }
 }
 
 /// `libc bytes` lines; `#` starts a comment.
