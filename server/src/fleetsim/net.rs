@@ -79,7 +79,17 @@ pub fn client_config(
     ca: &CertificateDer<'static>,
     identity: Option<(Vec<CertificateDer<'static>>, PrivateKeyDer<'static>)>,
 ) -> Result<Arc<rustls::ClientConfig>> {
-    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    // What the real agent offers (agent/src/net/tls.rs): TLS 1.3 with AES-128-GCM or
+    // ChaCha20 and X25519, so the server's handshake cost is the one real agents cause.
+    use rustls::crypto::ring::{cipher_suite, default_provider, kx_group};
+    let provider = Arc::new(rustls::crypto::CryptoProvider {
+        cipher_suites: vec![
+            cipher_suite::TLS13_AES_128_GCM_SHA256,
+            cipher_suite::TLS13_CHACHA20_POLY1305_SHA256,
+        ],
+        kx_groups: vec![kx_group::X25519],
+        ..default_provider()
+    });
     let mut roots = rustls::RootCertStore::empty();
     roots.add(ca.clone()).context("adding the CA")?;
     let builder = rustls::ClientConfig::builder_with_provider(provider)
