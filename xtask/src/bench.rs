@@ -1,7 +1,8 @@
 //! `cargo xtask bench`: runs the criterion benchmarks and records their figures.
 //!
 //! Each run appends one row per benchmark to `bench/results.tsv`: date (UTC), commit,
-//! benchmark, mean and the 95% confidence bounds in milliseconds. Timing lives here, in
+//! benchmark, mean and the 95% confidence bounds in milliseconds; plus the agent's
+//! no-change convergence of the example users and 500 files (converge.rs). Timing lives here, in
 //! benchmarks that anyone can rerun, never as assertions in tests.
 
 use std::fmt::Write as _;
@@ -55,6 +56,12 @@ pub fn run(args: &[String]) -> Result<()> {
             ms(&mean["confidence_interval"]["upper_bound"])
         );
     }
+    let agent = agent_convergence()?;
+    let _ = writeln!(
+        rows,
+        "{date}\t{commit}\tagent/no-change-converge/{}-resources\t{:.3}\t{:.3}\t{:.3}",
+        agent.resources, agent.mean_ms, agent.low_ms, agent.high_ms
+    );
     let results = root.join("bench/results.tsv");
     let mut existing = std::fs::read_to_string(&results).unwrap_or_default();
     if existing.is_empty() {
@@ -64,6 +71,34 @@ pub fn run(args: &[String]) -> Result<()> {
     std::fs::write(&results, existing)?;
     print!("appended to bench/results.tsv:\n{rows}");
     Ok(())
+}
+
+/// The shipped (static, `agent` profile) agent converging the example users plus 500
+/// managed files with nothing to change, 40 times (xtask/src/converge.rs).
+fn agent_convergence() -> Result<crate::converge::Figures> {
+    let build = crate::dist::host_static_agent()?;
+    let dir = crate::size::static_target_dir(true);
+    let status = build
+        .command(&dir, true)
+        .status()
+        .context("building the static agent")?;
+    if !status.success() {
+        bail!("building the static agent failed");
+    }
+    let status = Command::new(env!("CARGO"))
+        .current_dir(root())
+        .args(["build", "--quiet", "-p", "vigo-server", "--bin", "vigocli"])
+        .status()
+        .context("building vigocli")?;
+    if !status.success() {
+        bail!("building vigocli failed");
+    }
+    crate::converge::measure(
+        &build.output(&dir),
+        &root().join("target/debug/vigocli"),
+        500,
+        40,
+    )
 }
 
 /// The short commit of the work tree, with `+dirty` when it has uncommitted changes.

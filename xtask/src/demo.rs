@@ -275,7 +275,7 @@ fn run_shown(cmd: &mut Command) -> Result<()> {
 }
 
 /// A root laid out like a fresh Debian system: account files, skeleton, cron directory.
-fn seed_root(root: &Path) -> Result<()> {
+pub fn seed_root(root: &Path) -> Result<()> {
     let etc: PathBuf = root.join("etc");
     for dir in ["skel", "cron.d", "sudoers.d"] {
         std::fs::create_dir_all(etc.join(dir))?;

@@ -13,6 +13,7 @@
 //! - `cargo xtask policy`: the code-base policy checks (also run as this crate's tests).
 
 mod bench;
+mod converge;
 mod demo;
 mod dist;
 mod elf;
