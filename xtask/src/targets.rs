@@ -149,12 +149,16 @@ pub fn needs_own_tools(triple: &str) -> bool {
     host_triple().is_none_or(|host| host != triple)
 }
 
-/// The triple of the machine running xtask (`rustc -vV`).
+/// The triple of the machine running xtask (`rustc -vV`, asked once).
 pub fn host_triple() -> Option<String> {
-    let out = Command::new("rustc").arg("-vV").output().ok()?;
-    String::from_utf8_lossy(&out.stdout)
-        .lines()
-        .find_map(|l| l.strip_prefix("host: ").map(str::to_string))
+    static HOST: std::sync::OnceLock<Option<String>> = std::sync::OnceLock::new();
+    HOST.get_or_init(|| {
+        let out = Command::new("rustc").arg("-vV").output().ok()?;
+        String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .find_map(|l| l.strip_prefix("host: ").map(str::to_string))
+    })
+    .clone()
 }
 
 /// Whether `program` is an executable on PATH (or a path that exists).
