@@ -1,4 +1,5 @@
-//! The command line: `vigo-agent facts`, `apply`, `enroll`, `once` and `run`, parsed with pico-args.
+//! The command line: `vigo-agent facts`, `apply`, `enroll`, `once`, `run` and `service`,
+//! parsed with pico-args.
 //! Every failure becomes a message on stderr and an exit code; nothing here panics.
 
 use std::ffi::OsString;
@@ -31,6 +32,7 @@ USAGE:
                       [--state DIR] [--hostname NAME] [--force]
     vigo-agent once [--state DIR] [--root DIR] [--json] [--family FAMILY] [--observe]
     vigo-agent run [--state DIR] [--root DIR] [--family FAMILY] [--interval SECS]
+    vigo-agent service [--state DIR] [--root DIR] [--family FAMILY] [--interval SECS]
     vigo-agent help | --help | --version
 
 COMMANDS:
@@ -45,8 +47,12 @@ COMMANDS:
              at least 10; default 1800) with +-10% jitter. While the server is
              unavailable it keeps converging from the cache and retries check-ins with
              backoff. Exits 0 after SIGTERM/SIGINT once the current cycle is done.
+    service  Windows only: run as a Windows service, started by the Service Control
+             Manager (the bootstrap registers it). The loop of run; the service's
+             stop and shutdown controls end it once the current cycle is done. Logs
+             to agent.log in the state directory.
 
-ENROLL, ONCE AND RUN OPTIONS:
+ENROLL, ONCE, RUN AND SERVICE OPTIONS:
     --state DIR       The agent's state directory. Default: /var/lib/vigo/agent
     --hostname NAME   The node name to enroll. Default: the fqdn fact.
     --force           Enroll again over an existing enrollment (replaces the key).
@@ -81,6 +87,8 @@ EXIT CODES:
     5   once: server unavailable and no usable cached bundle; nothing was applied
     run: 0 after SIGTERM/SIGINT; 3 when not enrolled, on a usage error or an unknown
         OS family; never on a transient failure
+    service: as run; the Service Control Manager records 3 as a service-specific
+        error code
 ";
 
 /// An error that ends the command: message for stderr, exit code.
@@ -112,6 +120,7 @@ pub fn main() -> ExitCode {
             Ok(Some(cmd)) if cmd == "enroll" => crate::enroll::command(args),
             Ok(Some(cmd)) if cmd == "once" => crate::once::command(args),
             Ok(Some(cmd)) if cmd == "run" => crate::run::command(args),
+            Ok(Some(cmd)) if cmd == "service" => crate::service::command(args),
             Ok(Some(cmd)) if cmd == "help" => {
                 emit(HELP);
                 Ok(0)

@@ -13,6 +13,7 @@ mod report;
 mod run;
 mod runner;
 mod schedule;
+mod service;
 mod signal;
 mod state;
 

@@ -3,6 +3,8 @@
 //! while the server is unavailable and retrying check-ins in between with exponential
 //! backoff. It never exits on a transient failure; it exits 0 after SIGTERM or SIGINT
 //! (once the current cycle is done) and with a message when no progress is possible.
+//! `vigo-agent service` (service.rs) runs the same [`prepare`] and [`serve`] under the
+//! Windows Service Control Manager, whose stop controls set the same flag as the signals.
 
 use std::io::Write;
 use std::path::PathBuf;
@@ -17,15 +19,16 @@ use crate::state;
 /// The sleep is cut into slices this long so that a signal ends it promptly.
 const SLICE: Duration = Duration::from_millis(100);
 
-struct RunArgs {
-    state: PathBuf,
+/// The options of `run`, which `service` shares.
+pub struct RunArgs {
+    pub state: PathBuf,
     root: PathBuf,
     family: Option<String>,
     interval: Option<Duration>,
     max_cycles: Option<u64>,
 }
 
-fn parse(mut args: pico_args::Arguments) -> Result<RunArgs, Exit> {
+pub fn parse(mut args: pico_args::Arguments) -> Result<RunArgs, Exit> {
     let bad = |e: pico_args::Error| refuse(format!("{e}; see vigo-agent --help"));
     let path = |s: &std::ffi::OsStr| -> Result<PathBuf, &'static str> { Ok(PathBuf::from(s)) };
     let state: Option<PathBuf> = args.opt_value_from_os_str("--state", path).map_err(bad)?;
@@ -68,6 +71,14 @@ fn parse(mut args: pico_args::Arguments) -> Result<RunArgs, Exit> {
 /// Runs `vigo-agent run`.
 pub fn command(args: pico_args::Arguments) -> Result<u8, Exit> {
     let a = parse(args)?;
+    let enrolled = prepare(&a)?;
+    signal::install()
+        .map_err(|e| refuse(format!("cannot install the SIGTERM/SIGINT handler: {e}")))?;
+    serve(&a, &enrolled)
+}
+
+/// What must hold before the loop starts: an existing root and an enrollment.
+pub fn prepare(a: &RunArgs) -> Result<Enrolled, Exit> {
     if !a.root.is_dir() {
         return Err(refuse(format!(
             "--root {} is not a directory",
@@ -75,9 +86,11 @@ pub fn command(args: pico_args::Arguments) -> Result<u8, Exit> {
         )));
     }
     // Not enrolled is permanent: nothing this loop does can fix it.
-    let enrolled = once::load(&a.state).map_err(refuse)?;
-    signal::install()
-        .map_err(|e| refuse(format!("cannot install the SIGTERM/SIGINT handler: {e}")))?;
+    once::load(&a.state).map_err(refuse)
+}
+
+/// The loop until [`signal::stop_requested`] (or `--max-cycles`); 0 when it stopped.
+pub fn serve(a: &RunArgs, enrolled: &Enrolled) -> Result<u8, Exit> {
     let opts = RunOptions {
         root: &a.root,
         family: a.family.as_deref(),
@@ -88,8 +101,8 @@ pub fn command(args: pico_args::Arguments) -> Result<u8, Exit> {
         enrolled.dir.interval_secs(),
         Rng::from_entropy(),
     );
-    run_loop(&enrolled, &opts, schedule, a.max_cycles)?;
-    log("stopping: signal received or cycles done");
+    run_loop(enrolled, &opts, schedule, a.max_cycles)?;
+    log("stopping: stop requested or cycles done");
     Ok(0)
 }
 
@@ -196,6 +209,7 @@ fn when(d: Duration) -> String {
     }
 }
 
-fn log(line: &str) {
+/// One line on stderr (under the Windows service, stderr is the log file).
+pub fn log(line: &str) {
     let _ = writeln!(std::io::stderr(), "vigo-agent: {line}");
 }

@@ -1,15 +1,24 @@
 //! SIGTERM and SIGINT for `vigo-agent run`: the handler only sets a flag that the loop
 //! polls, so a signal never interrupts a cycle halfway; the loop finishes the cycle and
-//! exits 0. The one module of the agent with unsafe code (sigaction has no safe std API).
+//! exits 0. The Windows service's stop controls set the same flag (`request_stop`).
+//! The agent's Unix module with unsafe code (sigaction has no safe std API); the Windows
+//! one is `service/windows.rs`.
 #![allow(unsafe_code)]
 
 use std::sync::atomic::{AtomicBool, Ordering};
 
 static STOP: AtomicBool = AtomicBool::new(false);
 
-/// Whether SIGTERM or SIGINT arrived.
+/// Whether SIGTERM or SIGINT arrived, or the service manager asked the service to stop.
 pub fn stop_requested() -> bool {
     STOP.load(Ordering::Relaxed)
+}
+
+/// Asks the loop to stop as SIGTERM does: the Windows service's stop, shutdown and
+/// pre-shutdown controls (`service/windows.rs`).
+#[cfg(windows)]
+pub fn request_stop() {
+    STOP.store(true, Ordering::Relaxed);
 }
 
 #[cfg(unix)]
@@ -40,7 +49,8 @@ pub fn install() -> std::io::Result<()> {
     Ok(())
 }
 
-/// Elsewhere the service manager's stop request ends the process directly.
+/// Nothing to install elsewhere: on Windows `vigo-agent service` sets the flag from the
+/// service control handler, and a console `run` ends on Ctrl+C directly.
 #[cfg(not(unix))]
 pub fn install() -> std::io::Result<()> {
     Ok(())

@@ -35,7 +35,10 @@ $ServiceName = 'vigo-agent'
 $BinDir = Join-Path $env:ProgramFiles 'Vigo'
 $Bin = Join-Path $BinDir 'vigo-agent.exe'
 $State = Join-Path $env:ProgramData 'Vigo\agent'
-$BinaryPathName = '"' + $Bin + '" run --state "' + $State + '"'
+# `service` is `run` under the Service Control Manager: it reports start and stop to the
+# SCM, which would otherwise end `run` after its start timeout (error 1053). Logs go to
+# agent.log in the state directory.
+$BinaryPathName = '"' + $Bin + '" service --state "' + $State + '"'
 
 function Say([string]$Message) { [Console]::Error.WriteLine("vigo-bootstrap: $Message") }
 function Fail([int]$Code, [string]$Message) {
@@ -64,6 +67,9 @@ function Install-VigoService {
                 -Description 'Converges this machine to its Vigo policy' -StartupType Automatic | Out-Null
         } catch { Fail 7 "New-Service failed: $_" }
     }
+    # The restarts apply when the process dies without reporting SERVICE_STOPPED. Not
+    # enrolled (service-specific error 3) is reported, so it is not restarted: no restart
+    # fixes it (RestartPreventExitStatus=3 under systemd).
     & sc.exe failure $ServiceName reset= 86400 actions= restart/10000/restart/10000/restart/60000 | Out-Null
     if ($NoStart) { return }
     try {

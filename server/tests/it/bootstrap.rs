@@ -466,6 +466,8 @@ fn bootstrap_routes_are_open_and_nothing_else_is() {
     }
     let ps1 = get("/bootstrap.ps1");
     for needle in [
+        // The agent's Service Control Manager entry, not `run` (which the SCM would end).
+        r#"$BinaryPathName = '"' + $Bin + '" service --state "' + $State + '"'"#,
         "New-Service -Name $ServiceName -BinaryPathName $BinaryPathName",
         "-MethodName Change -Arguments @{ PathName = $BinaryPathName",
         "sc.exe failure $ServiceName reset= 86400",
@@ -475,6 +477,10 @@ fn bootstrap_routes_are_open_and_nothing_else_is() {
     ] {
         assert!(ps1.contains(needle), "bootstrap.ps1 lacks {needle:?}");
     }
+    assert!(
+        !ps1.contains("\" run --state"),
+        "bootstrap.ps1 registers `run`"
+    );
     assert_eq!(
         get("/dist/release.pub"),
         std::fs::read_to_string(dist.join("release.pub")).unwrap()
