@@ -73,16 +73,22 @@ impl AgentBuild {
             )
             .env("RUSTFLAGS", self.rustflags());
         let env_triple = self.triple.replace('-', "_");
+        let linker_var = format!("CARGO_TARGET_{}_LINKER", env_triple.to_uppercase());
         if targets::needs_own_tools(&self.triple) {
             if let Some(cc) = &self.target.cc {
                 cmd.env(format!("CC_{env_triple}"), cc);
             }
             if let Some(linker) = &self.target.linker {
-                cmd.env(
-                    format!("CARGO_TARGET_{}_LINKER", env_triple.to_uppercase()),
-                    linker,
-                );
+                cmd.env(&linker_var, linker);
             }
+        }
+        if self.static_pie_wrapper() {
+            // rustc links this target `-static -no-pie` with crt1.o; the wrapper turns that
+            // into the static-pie link rustc does for x86_64 musl (xtask/src/pie_link.rs:
+            // this very binary, started as the linker).
+            let real = self.target.linker.as_deref().unwrap_or("cc");
+            cmd.env(&linker_var, static_pie_link())
+                .env(crate::pie_link::REAL_LINKER_VAR, real);
         }
         if self.target.elf {
             // ring's C and assembly: stack protector, like the distributions build C.
@@ -91,24 +97,57 @@ impl AgentBuild {
         cmd
     }
 
-    /// Flags for rustc: full RELRO, non-executable stack and packed relative relocations
-    /// for ELF targets (PIE is rustc's default), and `+crt-static` where the target is
-    /// linked statically.
+    /// Flags for rustc: full RELRO and a non-executable stack for ELF targets, packed
+    /// relative relocations (RELR) for position-independent ones (PIE is rustc's default;
+    /// a row's `not_pie` build has no relative relocations to pack), rustc's own `rust-lld`
+    /// for rows that ask for it, and `+crt-static` where the target is linked statically.
     pub fn rustflags(&self) -> String {
-        let mut flags: Vec<&str> = Vec::new();
+        let mut flags: Vec<String> = Vec::new();
         if self.target.elf {
             flags.extend([
-                "-C link-arg=-Wl,-z,relro,-z,now",
-                "-C link-arg=-Wl,-z,noexecstack",
-                // RELR: the static-pie's relative relocations in a few hundred bytes
-                // instead of ~70 KB (GNU ld >= 2.38, musl and glibc >= 2.36 start-up).
-                "-C link-arg=-Wl,-z,pack-relative-relocs",
+                "-C link-arg=-Wl,-z,relro,-z,now".to_string(),
+                "-C link-arg=-Wl,-z,noexecstack".to_string(),
             ]);
+            if self.not_pie_reason().is_none() {
+                // RELR: the static-pie's relative relocations in a few hundred bytes
+                // instead of ~70 KB (GNU ld >= 2.38 on x86_64, lld; musl >= 1.2.4 and
+                // glibc >= 2.36 start-up). The GNU ld 2.40 of Debian 12's aarch64 and arm
+                // cross binutils ignore it ("-z pack-relative-relocs ignored"), which is
+                // what the rows' `rust_lld` is for.
+                flags.push("-C link-arg=-Wl,-z,pack-relative-relocs".to_string());
+            }
+        }
+        if self.target.rust_lld
+            && let Some(dir) = rust_lld_dir()
+        {
+            // What rustc itself passes when it links with rust-lld through `cc`: the
+            // gcc-ld folder holds an `ld.lld` that runs rust-lld.
+            flags.push(format!("-C link-arg=-B{}", dir.display()));
+            flags.push("-C link-arg=-fuse-ld=lld".to_string());
         }
         if self.glibc_static() || self.triple.contains("windows") {
-            flags.push("-C target-feature=+crt-static");
+            flags.push("-C target-feature=+crt-static".to_string());
         }
         flags.join(" ")
+    }
+
+    /// Why this build is static but not PIE (the row's `not_pie`), if it is.
+    pub fn not_pie_reason(&self) -> Option<&str> {
+        self.target.not_pie_reason(&self.triple)
+    }
+
+    /// Whether the link goes through xtask/src/pie_link.rs: static Linux builds
+    /// that should be static-pie but whose Rust target spec does not link static-pie
+    /// (`static-position-independent-executables`, seen with `RUSTC_BOOTSTRAP=1 rustc -Z
+    /// unstable-options --print target-spec-json --target T`). In Rust 1.95, of the Linux
+    /// triples in targets.toml only x86_64's (musl and gnu) have it; the wrapper leaves a
+    /// static-pie command unchanged, so a target that gains it later links the same.
+    pub fn static_pie_wrapper(&self) -> bool {
+        let linux_static =
+            self.target.elf && self.target.is_static && matches!(self.libc(), "musl" | "glibc");
+        linux_static
+            && self.not_pie_reason().is_none()
+            && !self.triple.starts_with("x86_64-unknown-linux-")
     }
 
     /// Where `cargo build` leaves the binary.
@@ -122,6 +161,18 @@ impl AgentBuild {
 
 /// What the matrix row becomes on this machine: a build, or the reason it is skipped.
 pub fn plan(target: &Target) -> Result<AgentBuild, String> {
+    let build = plan_triple(target)?;
+    if target.rust_lld && rust_lld_dir().is_none() {
+        return Err(
+            "the row asks for rust-lld, but this toolchain has no lib/rustlib/<host>/bin/gcc-ld/ld.lld"
+                .into(),
+        );
+    }
+    Ok(build)
+}
+
+/// The row's triple, or its fallback, whichever this machine can build.
+fn plan_triple(target: &Target) -> Result<AgentBuild, String> {
     let Some(reason) = targets::why_not(target, &target.triple) else {
         return Ok(AgentBuild {
             target: target.clone(),
@@ -165,6 +216,21 @@ pub fn host_platform() -> String {
         other => other,
     };
     format!("{os}-{arch}")
+}
+
+/// The linker that makes a static link static-pie: this xtask binary (see pie_link.rs).
+fn static_pie_link() -> PathBuf {
+    std::env::current_exe().unwrap_or_else(|_| crate::root().join("target/debug/xtask"))
+}
+
+/// rustc's folder with an `ld.lld` that runs its bundled rust-lld (for `cc -fuse-ld=lld`).
+fn rust_lld_dir() -> Option<PathBuf> {
+    let host = targets::host_triple()?;
+    let dir = targets::sysroot()?
+        .join("lib/rustlib")
+        .join(host)
+        .join("bin/gcc-ld");
+    dir.join("ld.lld").is_file().then_some(dir)
 }
 
 fn host_triple() -> Result<String> {
@@ -273,9 +339,14 @@ pub fn run(args: &[String]) -> Result<()> {
         }
         let bytes = fs::metadata(&shipped)?.len();
         println!("      {:<16} {bytes} bytes", "");
+        if let Some(why) = build.not_pie_reason() {
+            println!("      {:<16} static, not PIE: {why}", "");
+        }
         manifest_targets.push(json!({
             "platform": target.platform, "triple": build.triple, "built": true,
             "libc": build.libc(), "static": target.is_static, "bytes": bytes,
+            "pie": build.not_pie_reason().is_none(), "not_pie_reason": build.not_pie_reason(),
+            "static_pie_wrapper": build.static_pie_wrapper(),
             "rustflags": build.rustflags(),
         }));
         built += 1;
@@ -400,54 +471,101 @@ mod tests {
         }
     }
 
-    #[test]
-    fn rustflags_follow_the_target() {
-        let cases = [
-            (
-                row("linux-x86_64", "x86_64-unknown-linux-musl", true, true),
-                "x86_64-unknown-linux-musl",
-                true,
-                false,
-            ),
-            (
-                row("linux-x86_64", "x86_64-unknown-linux-musl", true, true),
-                "x86_64-unknown-linux-gnu",
-                true,
-                true,
-            ),
-            (
-                row("windows-x86_64", "x86_64-pc-windows-gnu", false, true),
-                "x86_64-pc-windows-gnu",
-                false,
-                true,
-            ),
-            (
-                row("freebsd-x86_64", "x86_64-unknown-freebsd", true, false),
-                "x86_64-unknown-freebsd",
-                true,
-                false,
-            ),
-        ];
-        for (target, triple, relro, crt_static) in cases {
-            let build = AgentBuild {
-                target,
-                triple: triple.to_string(),
-            };
-            let flags = build.rustflags();
-            assert_eq!(
-                flags.contains("-z,relro,-z,now"),
-                relro,
-                "{triple}: {flags}"
-            );
-            assert_eq!(flags.contains("noexecstack"), relro, "{triple}: {flags}");
-            assert_eq!(
-                flags.contains("+crt-static"),
-                crt_static,
-                "{triple}: {flags}"
-            );
+    /// One line per build of the repository's matrix: what the link gets.
+    fn link_recipe(build: &AgentBuild) -> String {
+        let flags = build.rustflags();
+        let mut out = Vec::new();
+        for (flag, name) in [
+            ("-z,relro,-z,now", "relro"),
+            ("noexecstack", "nx"),
+            ("pack-relative-relocs", "relr"),
+            ("-fuse-ld=lld", "rust-lld"),
+            ("+crt-static", "crt-static"),
+        ] {
+            if flags.contains(flag) {
+                out.push(name.to_string());
+            }
         }
+        if build.static_pie_wrapper() {
+            out.push("static-pie-link".into());
+        }
+        if let Some(why) = build.not_pie_reason() {
+            out.push(format!("not-pie({})", why.split(':').next().unwrap_or(why)));
+        }
+        out.join(" ")
     }
 
+    #[test]
+    fn link_recipes_follow_the_matrix() {
+        let matrix = targets::load(&crate::root()).expect("cross-targets/targets.toml parses");
+        let row = |platform: &str| {
+            matrix
+                .iter()
+                .find(|t| t.platform == platform)
+                .cloned()
+                .expect("the row exists")
+        };
+        let lld = if rust_lld_dir().is_some() {
+            " rust-lld"
+        } else {
+            ""
+        };
+        let cases = [
+            (
+                "linux-x86_64",
+                "x86_64-unknown-linux-musl",
+                "relro nx relr".to_string(),
+            ),
+            (
+                "linux-x86_64",
+                "x86_64-unknown-linux-gnu",
+                "relro nx relr crt-static".to_string(),
+            ),
+            (
+                "linux-aarch64",
+                "aarch64-unknown-linux-musl",
+                format!("relro nx relr{lld} static-pie-link"),
+            ),
+            (
+                "linux-armv7",
+                "armv7-unknown-linux-musleabihf",
+                "relro nx relr static-pie-link".to_string(),
+            ),
+            (
+                "linux-armv7",
+                "armv7-unknown-linux-gnueabihf",
+                "relro nx crt-static not-pie(Debian 12 armhf glibc 2.36 has no static-pie support)"
+                    .to_string(),
+            ),
+            (
+                "windows-x86_64",
+                "x86_64-pc-windows-gnu",
+                "crt-static".to_string(),
+            ),
+            (
+                "freebsd-x86_64",
+                "x86_64-unknown-freebsd",
+                "relro nx relr".to_string(),
+            ),
+        ];
+        let mut failures = Vec::new();
+        for (platform, triple, want) in cases {
+            let build = AgentBuild {
+                target: row(platform),
+                triple: triple.to_string(),
+            };
+            let got = link_recipe(&build);
+            if got != want {
+                failures.push(format!(
+                    "{platform} {triple}\n  expected {want}\n  got      {got}\n  flags    {}",
+                    build.rustflags()
+                ));
+            }
+        }
+        assert!(failures.is_empty(), "{}", failures.join("\n"));
+    }
+
+    #[cfg(unix)]
     #[test]
     fn a_target_without_its_standard_library_is_skipped_with_the_reason() {
         let target = row("nowhere-x86_64", "x86_64-unknown-nowhere", true, true);

@@ -3,8 +3,11 @@
 //! and that the agent's cargo profile asks for what the size budget assumes.
 //!
 //! Without arguments it checks every binary under `target/dist/` (written by
-//! `cargo xtask dist`). Each check prints one line, PASS, FAIL or SKIP, with what was found
-//! and, on FAIL, how to fix it; any FAIL makes the command exit non-zero.
+//! `cargo xtask dist`), or under `--dist DIR`. Each check prints one line, PASS, FAIL, SKIP
+//! or WAIVED, with what was found and, on FAIL, how to fix it; any FAIL makes the command
+//! exit non-zero. WAIVED is only for the `pie` and `full-relro` checks of a build that
+//! `cross-targets/targets.toml` declares static-but-not-PIE (`not_pie`, with the reason,
+//! which is printed): a documented exception, never a silent pass.
 
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
@@ -19,14 +22,17 @@ pub enum Status {
     Pass,
     Fail,
     Skip,
+    /// Failed, but the row's `not_pie` exception in cross-targets/targets.toml covers it.
+    Waived,
 }
 
 impl std::fmt::Display for Status {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(match self {
+        f.pad(match self {
             Status::Pass => "PASS",
             Status::Fail => "FAIL",
             Status::Skip => "SKIP",
+            Status::Waived => "WAIVED",
         })
     }
 }
@@ -63,10 +69,29 @@ struct Target {
     companion: Option<PathBuf>,
 }
 
+/// A `not_pie` exception of cross-targets/targets.toml that applies to one binary.
+#[derive(Debug, PartialEq, Eq)]
+pub struct Waiver {
+    pub platform: String,
+    pub triple: String,
+    pub reason: String,
+}
+
+/// The checks a `not_pie` exception covers: what follows from a static binary not being
+/// position-independent. Everything else still has to pass.
+const NOT_PIE_CHECKS: [&str; 2] = ["pie", "full-relro"];
+
 pub fn run(args: &[String]) -> Result<()> {
     let root = root();
+    let (dist, args) = match args {
+        [flag, dir] if flag == "--dist" => (PathBuf::from(dir), &[][..]),
+        [flag, ..] if flag == "--dist" => {
+            bail!("usage: cargo xtask harden-check [--dist DIR | BINARY...]")
+        }
+        _ => (root.join("target/dist"), args),
+    };
     let (targets, notes) = if args.is_empty() {
-        discover(&root.join("target/dist"))?
+        discover(&dist)?
     } else {
         let targets = args
             .iter()
@@ -81,7 +106,9 @@ pub fn run(args: &[String]) -> Result<()> {
     for note in &notes {
         println!("note: {note}");
     }
+    let matrix = crate::targets::load(&root)?;
     let mut failed = 0;
+    let mut waived = Vec::new();
     let manifest = root.join("Cargo.toml");
     let toml = std::fs::read_to_string(&manifest)
         .with_context(|| format!("reading {}", manifest.display()))?;
@@ -108,12 +135,91 @@ pub fn run(args: &[String]) -> Result<()> {
             }),
         };
         let title = format!("{} ({})", t.binary.display(), describe(&elf));
-        failed += report(&title, &check_binary(&elf, &symbols));
+        let mut checks = check_binary(&elf, &symbols);
+        let waiver = triple_of(&t.binary).and_then(|(platform, triple)| {
+            matrix
+                .iter()
+                .filter(|r| platform.is_empty() || r.platform == platform)
+                .find_map(|row| {
+                    Some(Waiver {
+                        platform: row.platform.clone(),
+                        reason: row.not_pie_reason(&triple)?.to_string(),
+                        triple: triple.clone(),
+                    })
+                })
+        });
+        if let Some(w) = &waiver {
+            let n = apply_waiver(&mut checks, &elf, w);
+            if n > 0 {
+                waived.push(format!(
+                    "{} ({}, {n} check(s))",
+                    t.binary.display(),
+                    w.triple
+                ));
+            }
+        }
+        failed += report(&title, &checks);
+        if let Some(w) = waiver.filter(|_| checks.iter().any(|c| c.status == Status::Waived)) {
+            println!(
+                "       why WAIVED: cross-targets/targets.toml, {} not_pie = {}: {}",
+                w.platform, w.triple, w.reason
+            );
+        }
+    }
+    for w in &waived {
+        println!("note: WAIVED, not PIE by a documented exception: {w}");
     }
     if failed > 0 {
         bail!("{failed} hardening check(s) failed; see the FAIL lines above");
     }
     Ok(())
+}
+
+/// Turns the failed `pie` and `full-relro` checks of a `not_pie` build into WAIVED; returns
+/// how many. `full-relro` is waived only when there is a PT_GNU_RELRO segment (a static
+/// non-PIE binary has no dynamic section to carry BIND_NOW, and no lazy binding either).
+pub fn apply_waiver(checks: &mut [Check], elf: &Elf, waiver: &Waiver) -> usize {
+    let mut n = 0;
+    for c in checks.iter_mut() {
+        if c.status != Status::Fail || !NOT_PIE_CHECKS.contains(&c.name) {
+            continue;
+        }
+        if c.name == "full-relro" && elf.segment(elf::PT_GNU_RELRO).is_none() {
+            continue;
+        }
+        c.status = Status::Waived;
+        let _ = write!(c.found, " (not_pie exception for {})", waiver.triple);
+        n += 1;
+    }
+    n
+}
+
+/// The platform and Rust triple a binary was built for, from the layouts `dist` and
+/// `size` write: `<dist>/agent/<platform>/X` with the triple in `<dist>/manifest.json`,
+/// or `…/static[-symbols]/<triple>/…` (platform unknown: empty).
+fn triple_of(binary: &Path) -> Option<(String, String)> {
+    let parts: Vec<String> = binary
+        .components()
+        .map(|c| c.as_os_str().to_string_lossy().into_owned())
+        .collect();
+    if let Some(i) = parts
+        .iter()
+        .rposition(|p| p == "static" || p == "static-symbols")
+    {
+        return parts.get(i + 1).map(|t| (String::new(), t.clone()));
+    }
+    let i = parts.iter().rposition(|p| p == "agent")?;
+    let platform = parts.get(i + 1)?.clone();
+    let dist: PathBuf = parts[..i].iter().collect();
+    let text = std::fs::read_to_string(dist.join("manifest.json")).ok()?;
+    let manifest: serde_json::Value = serde_json::from_str(&text).ok()?;
+    let triple = manifest["targets"]
+        .as_array()?
+        .iter()
+        .find(|t| t["platform"] == platform.as_str())?["triple"]
+        .as_str()?
+        .to_string();
+    Some((platform, triple))
 }
 
 /// Class, byte order, machine and linking of a binary, for the report's title line.
@@ -136,7 +242,7 @@ fn describe(elf: &Elf) -> String {
 fn report(title: &str, checks: &[Check]) -> usize {
     println!("{title}");
     for c in checks {
-        println!("  {} {:<16} {}", c.status, c.name, c.found);
+        println!("  {:<6} {:<16} {}", c.status, c.name, c.found);
         if c.status == Status::Fail {
             println!("       fix: {}", c.fix);
         }
@@ -587,6 +693,90 @@ int main(int argc, char **argv) { return fill(argc > 1 ? argv[1] : "x"); }
         }
         let _ = std::fs::remove_dir_all(&dir);
         assert!(failures.is_empty(), "{}", failures.join("\n"));
+    }
+
+    #[test]
+    fn a_not_pie_exception_waives_only_what_not_being_pie_explains() {
+        let waiver = Waiver {
+            platform: "linux-test".into(),
+            triple: "test-unknown-linux-gnu".into(),
+            reason: "no rcrt1.o".into(),
+        };
+        // (flags, verdicts after the waiver)
+        let cases: &[(&str, &str)] = &[
+            (
+                "-static -no-pie -fstack-protector-all -Wl,-z,relro,-z,now -Wl,-z,noexecstack -s",
+                "pie:WAIVED full-relro:WAIVED nx-stack:PASS stripped:PASS stack-protector:SKIP",
+            ),
+            (
+                "-static -no-pie -Wl,-z,norelro -Wl,-z,noexecstack -s",
+                "pie:WAIVED full-relro:FAIL nx-stack:PASS stripped:PASS stack-protector:SKIP",
+            ),
+            (
+                "-static -no-pie -fstack-protector-all -Wl,-z,relro,-z,now -z execstack",
+                "pie:WAIVED full-relro:WAIVED nx-stack:FAIL stripped:FAIL stack-protector:PASS",
+            ),
+            (
+                "-static-pie -Wl,-z,relro,-z,now -Wl,-z,noexecstack -s",
+                "pie:PASS full-relro:PASS nx-stack:PASS stripped:PASS stack-protector:SKIP",
+            ),
+        ];
+        let dir = temp_dir("waiver");
+        let mut failures = Vec::new();
+        for (i, (flags, expected)) in cases.iter().enumerate() {
+            let flags: Vec<&str> = flags.split_whitespace().collect();
+            let exe = gcc(&dir, &format!("case{i}"), &flags);
+            let elf = Elf::read(&exe).expect("gcc output is ELF");
+            let symbols = match elf.section(".symtab") {
+                Some(_) => Symbols::From(&elf, &exe),
+                None => Symbols::Missing("no companion".into()),
+            };
+            let mut checks = check_binary(&elf, &symbols);
+            apply_waiver(&mut checks, &elf, &waiver);
+            let got = verdicts(&checks);
+            if got != *expected {
+                failures.push(format!(
+                    "gcc {flags:?}\n  expected {expected}\n  got      {got}"
+                ));
+            }
+            for c in checks.iter().filter(|c| c.status == Status::Waived) {
+                assert!(
+                    c.found
+                        .contains("not_pie exception for test-unknown-linux-gnu")
+                );
+            }
+        }
+        let _ = std::fs::remove_dir_all(&dir);
+        assert!(failures.is_empty(), "{}", failures.join("\n"));
+    }
+
+    #[test]
+    fn the_triple_comes_from_the_dist_manifest_or_the_size_layout() {
+        let dist = temp_dir("triple");
+        std::fs::write(
+            dist.join("manifest.json"),
+            r#"{"targets": [{"platform": "linux-armv7", "triple": "armv7-unknown-linux-gnueabihf", "built": true}]}"#,
+        )
+        .expect("writable");
+        let got = [
+            triple_of(&dist.join("agent/linux-armv7/vigo-agent")),
+            triple_of(&dist.join("agent/linux-aarch64/vigo-agent")),
+            triple_of(Path::new(
+                "target/static/aarch64-unknown-linux-musl/agent/vigo-agent",
+            )),
+            triple_of(Path::new("/usr/bin/true")),
+        ];
+        let _ = std::fs::remove_dir_all(&dist);
+        let pair = |p: &str, t: &str| Some((p.to_string(), t.to_string()));
+        assert_eq!(
+            got,
+            [
+                pair("linux-armv7", "armv7-unknown-linux-gnueabihf"),
+                None,
+                pair("", "aarch64-unknown-linux-musl"),
+                None,
+            ]
+        );
     }
 
     #[test]

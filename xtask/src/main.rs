@@ -19,6 +19,7 @@ mod dist;
 mod elf;
 mod fleetsim;
 mod harden;
+mod pie_link;
 mod policy;
 mod size;
 mod targets;
@@ -27,6 +28,10 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 fn main() -> ExitCode {
+    // Started by rustc as a target's linker (dist): link and nothing else.
+    if let Some(code) = pie_link::run_if_linker() {
+        return code;
+    }
     let args: Vec<String> = std::env::args().skip(1).collect();
     let result = match args.first().map(String::as_str) {
         Some("bench") => bench::run(&args[1..]),
@@ -38,7 +43,7 @@ fn main() -> ExitCode {
         Some("size") => size::run(&args[1..]),
         _ => {
             eprintln!(
-                "usage: cargo xtask <command>\n\ncommands:\n  demo     run Vigo end to end on this machine, changing nothing on the host\n  bench    run the benchmarks and append the figures to bench/results.tsv\n  dist [--out DIR] [--key FILE] [--only PLATFORM]... [--no-server]  build, harden and sign the release (docs/release.md)\n  fleetsim [ARGS]  simulate a fleet against a release server and append to bench/fleetsim.tsv\n  policy   check file headers and the agent's dependency allowlist\n  harden-check [BINARY...]  check PIE, full RELRO, NX stack, strip, stack protector and the agent profile\n  size [--target TRIPLE] [--check]  build the static agent, report its size and fail over size-report/budget"
+                "usage: cargo xtask <command>\n\ncommands:\n  demo     run Vigo end to end on this machine, changing nothing on the host\n  bench [--no-fleet]  run the benchmarks (bench/results.tsv) and the simulator at 10k and 100k nodes (bench/fleetsim.tsv)\n  dist [--out DIR] [--key FILE] [--only PLATFORM]... [--no-server]  build, harden and sign the release (docs/release.md)\n  fleetsim [ARGS]  simulate a fleet against a release server and append to bench/fleetsim.tsv\n  policy   check file headers and the agent's dependency allowlist\n  harden-check [--dist DIR] [BINARY...]  check PIE, full RELRO, NX stack, strip, stack protector and the agent profile\n  size [--target TRIPLE] [--check]  build the static agent, report its size and fail over size-report/budget"
             );
             return ExitCode::from(2);
         }

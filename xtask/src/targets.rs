@@ -32,6 +32,22 @@ pub struct Target {
     pub packages: String,
     /// Notes for operators.
     pub notes: String,
+    /// Link through the C compiler driver with the `rust-lld` that ships with rustc
+    /// (`-fuse-ld=lld`), for rows whose GNU ld cannot pack relative relocations.
+    pub rust_lld: bool,
+    /// A triple of this row (usually its fallback) that cannot be linked as a static PIE
+    /// with the toolchains the release is built with; it is linked static, not PIE.
+    pub not_pie: Option<String>,
+    /// Why `not_pie` cannot be PIE: printed by `dist` and by `harden-check`, which reports
+    /// the `pie` and `full-relro` checks of that build as WAIVED with this reason.
+    pub not_pie_reason: String,
+}
+
+impl Target {
+    /// The reason `triple`, built for this row, is linked static but not PIE, if it is.
+    pub fn not_pie_reason(&self, triple: &str) -> Option<&str> {
+        (self.not_pie.as_deref() == Some(triple)).then_some(self.not_pie_reason.as_str())
+    }
 }
 
 /// Reads `cross-targets/targets.toml`.
@@ -77,6 +93,9 @@ pub fn parse(text: &str) -> Result<Vec<Target>> {
             ("init", Value::Str(s)) => target.init = s,
             ("packages", Value::Str(s)) => target.packages = s,
             ("notes", Value::Str(s)) => target.notes = s,
+            ("rust_lld", Value::Bool(b)) => target.rust_lld = b,
+            ("not_pie", Value::Str(s)) => target.not_pie = Some(s),
+            ("not_pie_reason", Value::Str(s)) => target.not_pie_reason = s,
             (key, value) => bail!("line {line_no}: unknown key {key:?} or wrong type ({value:?})"),
         }
     }
@@ -97,6 +116,20 @@ pub fn parse(text: &str) -> Result<Vec<Target>> {
                 i + 1,
                 t.platform
             );
+        }
+        if let Some(triple) = &t.not_pie {
+            if triple != &t.triple && t.fallback.as_ref() != Some(triple) {
+                bail!(
+                    "target #{}: not_pie {triple:?} is neither the row's triple nor its fallback",
+                    i + 1
+                );
+            }
+            if t.not_pie_reason.is_empty() {
+                bail!(
+                    "target #{}: not_pie needs a not_pie_reason saying why (harden-check prints it)",
+                    i + 1
+                );
+            }
         }
         if targets[..i].iter().any(|o| o.platform == t.platform) {
             bail!("target #{}: platform {:?} appears twice", i + 1, t.platform);
@@ -133,14 +166,20 @@ pub fn std_installed(triple: &str) -> bool {
     sysroot().is_some_and(|root| root.join("lib/rustlib").join(triple).join("lib").is_dir())
 }
 
-fn sysroot() -> Option<PathBuf> {
-    let out = Command::new("rustc")
-        .args(["--print", "sysroot"])
-        .output()
-        .ok()?;
-    out.status
-        .success()
-        .then(|| PathBuf::from(String::from_utf8_lossy(&out.stdout).trim()))
+/// The active toolchain's sysroot (`rustc --print sysroot`, asked once).
+pub fn sysroot() -> Option<PathBuf> {
+    static SYSROOT: std::sync::OnceLock<Option<PathBuf>> = std::sync::OnceLock::new();
+    SYSROOT
+        .get_or_init(|| {
+            let out = Command::new("rustc")
+                .args(["--print", "sysroot"])
+                .output()
+                .ok()?;
+            out.status
+                .success()
+                .then(|| PathBuf::from(String::from_utf8_lossy(&out.stdout).trim()))
+        })
+        .clone()
 }
 
 /// Whether building for `triple` needs the row's C compiler and linker: always, except for
@@ -219,6 +258,19 @@ mod tests {
     }
 
     #[test]
+    fn a_not_pie_exception_names_one_triple_of_its_row() {
+        let text = "[[target]]\nplatform = \"linux-armv7\"\ntriple = \"armv7-unknown-linux-musleabihf\"\nfallback = \"armv7-unknown-linux-gnueabihf\"\nrust_lld = true\nnot_pie = \"armv7-unknown-linux-gnueabihf\"\nnot_pie_reason = \"no rcrt1.o\"\n";
+        let rows = parse(text).expect("valid");
+        let row = &rows[0];
+        assert!(row.rust_lld);
+        assert_eq!(
+            row.not_pie_reason("armv7-unknown-linux-gnueabihf"),
+            Some("no rcrt1.o")
+        );
+        assert_eq!(row.not_pie_reason("armv7-unknown-linux-musleabihf"), None);
+    }
+
+    #[test]
     fn malformed_files_are_refused_with_the_line() {
         let cases = [
             (
@@ -249,6 +301,18 @@ mod tests {
             (
                 "[[target]]\nplatform = \"a-b\"\ntriple = \"t\"\n[[target]]\nplatform = \"a-b\"\ntriple = \"u\"\n",
                 "appears twice",
+            ),
+            (
+                "[[target]]\nplatform = \"a-b\"\ntriple = \"t\"\nnot_pie = \"u\"\nnot_pie_reason = \"r\"\n",
+                "neither the row's triple nor its fallback",
+            ),
+            (
+                "[[target]]\nplatform = \"a-b\"\ntriple = \"t\"\nnot_pie = \"t\"\n",
+                "needs a not_pie_reason",
+            ),
+            (
+                "[[target]]\nrust_lld = \"yes\"\n",
+                "line 2: unknown key \"rust_lld\"",
             ),
         ];
         for (text, want) in cases {
