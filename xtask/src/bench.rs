@@ -1,9 +1,12 @@
-//! `cargo xtask bench`: runs the criterion benchmarks and records their figures.
+//! `cargo xtask bench [--no-fleet] [CRITERION ARGS]`: runs the criterion benchmarks and
+//! records their figures, then the fleet simulator at 10,000 and 100,000 nodes.
 //!
 //! Each run appends one row per benchmark to `bench/results.tsv`: date (UTC), commit,
 //! benchmark, mean and the 95% confidence bounds in milliseconds; plus the agent's
-//! no-change convergence of the example users and 500 files (converge.rs). Timing lives here, in
-//! benchmarks that anyone can rerun, never as assertions in tests.
+//! no-change convergence of the example users and 500 files (converge.rs). The simulator
+//! runs (fleetsim.rs, [`FLEETS`]) append to `bench/fleetsim.tsv`; `--no-fleet` skips them
+//! (the 100,000-node run takes about 15 minutes, most of it enrollment and first compiles).
+//! Timing lives here, in benchmarks that anyone can rerun, never as assertions in tests.
 
 use std::fmt::Write as _;
 use std::path::Path;
@@ -14,11 +17,54 @@ use anyhow::{Context, Result, bail};
 use crate::root;
 
 /// Benchmarks to run: (package, bench target).
-const BENCHES: &[(&str, &str)] = &[("vigo-server", "config")];
+const BENCHES: &[(&str, &str)] = &[("vigo-server", "config"), ("vigo-server", "checkin")];
+
+/// The simulator runs: no-change check-ins (the targets in docs/performance.md are for
+/// those), a reconnecting phase over the whole fleet and a keep-alive phase of 1,000 nodes
+/// (each holding a connection) among all enrolled ones.
+const FLEETS: &[&[&str]] = &[
+    &[
+        "--nodes",
+        "10000",
+        "--concurrency",
+        "64",
+        "--duration",
+        "20",
+        "--mode",
+        "reconnect,keepalive",
+        "--keepalive-nodes",
+        "1000",
+        "--changing-share",
+        "0",
+        "--results-share",
+        "0",
+    ],
+    &[
+        "--nodes",
+        "100000",
+        "--concurrency",
+        "64",
+        "--duration",
+        "20",
+        "--mode",
+        "reconnect,keepalive",
+        "--keepalive-nodes",
+        "1000",
+        "--changing-share",
+        "0",
+        "--results-share",
+        "0",
+    ],
+];
 
 pub fn run(args: &[String]) -> Result<()> {
     let root = root();
-    let extra: Vec<&str> = args.iter().map(String::as_str).collect();
+    let fleet = !args.iter().any(|a| a == "--no-fleet");
+    let extra: Vec<&str> = args
+        .iter()
+        .map(String::as_str)
+        .filter(|a| *a != "--no-fleet")
+        .collect();
     for (package, bench) in BENCHES {
         let status = Command::new(env!("CARGO"))
             .current_dir(&root)
@@ -70,6 +116,12 @@ pub fn run(args: &[String]) -> Result<()> {
     existing.push_str(&rows);
     std::fs::write(&results, existing)?;
     print!("appended to bench/results.tsv:\n{rows}");
+    if fleet {
+        for args in FLEETS {
+            let args: Vec<String> = args.iter().map(|a| a.to_string()).collect();
+            crate::fleetsim::run(&args)?;
+        }
+    }
     Ok(())
 }
 

@@ -10,13 +10,28 @@ use anyhow::{Context, Result, bail};
 
 use crate::root;
 
-const HEADER: &str = "date\tcommit\tnodes\tmode\tconcurrency\tduration_s\tcheckins_per_s\tp50_ms\tp95_ms\tp99_ms\terrors\tserver_rss_mb\trss_per_node_b\tserver_cpu_s\tsqlite_bytes\tenroll_s\tserver_cpu_us_per_checkin\tresumed_share";
+const HEADER: &str = "date\tcommit\tnodes\tmode\tconcurrency\tduration_s\tcheckins_per_s\tp50_ms\tp95_ms\tp99_ms\terrors\tserver_rss_mb\trss_per_node_b\tserver_cpu_s\tsqlite_bytes\tenroll_s\tserver_cpu_us_per_checkin\tresumed_share\tfleet_rss_mb";
 
 fn output(cmd: &mut Command) -> Option<String> {
     let out = cmd.output().ok()?;
     out.status
         .success()
         .then(|| String::from_utf8_lossy(&out.stdout).trim().to_string())
+}
+
+/// An older file under the current header: rows written before a column existed get `-`
+/// in it.
+fn with_header(existing: &str) -> String {
+    let columns = HEADER.split('\t').count();
+    let mut out = format!("{HEADER}\n");
+    for line in existing.lines().skip(1).filter(|l| !l.is_empty()) {
+        out.push_str(line);
+        for _ in line.split('\t').count()..columns {
+            out.push_str("\t-");
+        }
+        out.push('\n');
+    }
+    out
 }
 
 pub fn run(args: &[String]) -> Result<()> {
@@ -70,7 +85,7 @@ pub fn run(args: &[String]) -> Result<()> {
         };
         let _ = writeln!(
             rows,
-            "{date}\t{commit}\t{nodes}\t{}\t{}\t{:.1}\t{:.0}\t{:.2}\t{:.2}\t{:.2}\t{}\t{:.1}\t{:.0}\t{:.2}\t{sqlite}\t{:.1}\t{:.0}\t{resumed}",
+            "{date}\t{commit}\t{nodes}\t{}\t{}\t{:.1}\t{:.0}\t{:.2}\t{:.2}\t{:.2}\t{}\t{:.1}\t{:.0}\t{:.2}\t{sqlite}\t{:.1}\t{:.0}\t{resumed}\t{:.1}",
             m["mode"].as_str().unwrap_or("?"),
             m["concurrency"],
             f(&m["duration_secs"]),
@@ -84,16 +99,37 @@ pub fn run(args: &[String]) -> Result<()> {
             f(&m["server_cpu_secs"]),
             f(&r["enrollment"]["enroll_secs"]),
             f(&m["server_cpu_us_per_checkin"]),
+            r["server_fleet"]["rss_bytes"].as_u64().unwrap_or(0) as f64 / (1024.0 * 1024.0),
         );
     }
     let path = root.join("bench/fleetsim.tsv");
     let mut existing = std::fs::read_to_string(&path).unwrap_or_default();
     if existing.is_empty() {
         existing = format!("{HEADER}\n");
+    } else if !existing.starts_with(&format!("{HEADER}\n")) {
+        existing = with_header(&existing);
     }
     existing.push_str(&rows);
     std::fs::write(&path, existing).with_context(|| format!("writing {}", path.display()))?;
     print!("{rows}");
     println!("appended to {}", path.display());
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{HEADER, with_header};
+
+    #[test]
+    fn older_rows_get_the_new_columns_as_dashes() {
+        let columns = HEADER.split('\t').count();
+        let old_header: Vec<&str> = HEADER.split('\t').take(columns - 1).collect();
+        let old_row: Vec<String> = (0..columns - 1).map(|i| i.to_string()).collect();
+        let old = format!("{}\n{}\n", old_header.join("\t"), old_row.join("\t"));
+        let new = with_header(&old);
+        let lines: Vec<&str> = new.lines().collect();
+        assert_eq!(lines[0], HEADER);
+        assert_eq!(lines[1], format!("{}\t-", old_row.join("\t")));
+        assert_eq!(lines.len(), 2);
+    }
 }

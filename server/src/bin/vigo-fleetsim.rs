@@ -36,6 +36,10 @@ struct Cli {
     /// Share of check-ins that carry a new run result.
     #[arg(long, default_value_t = 0.1)]
     results_share: f64,
+    /// In keepalive mode, only this many nodes check in, each over its own kept connection
+    /// (the rest stay enrolled and idle); default: every node.
+    #[arg(long)]
+    keepalive_nodes: Option<usize>,
     /// Start a vigo-server in a temporary data directory.
     #[arg(long, conflicts_with = "server")]
     spawn: bool,
@@ -57,6 +61,10 @@ struct Cli {
     /// The config directory the spawned server runs (default: examples/fleet/config).
     #[arg(long)]
     config: Option<PathBuf>,
+    /// An extra argument for the spawned server's `run`, e.g. `--server-arg=--verify-batch=1`
+    /// (repeatable).
+    #[arg(long = "server-arg", allow_hyphen_values = true)]
+    server_args: Vec<String>,
     /// CPU to pin the spawned server to (taskset).
     #[arg(long)]
     server_cpu: Option<usize>,
@@ -104,6 +112,7 @@ fn main() -> Result<()> {
             config,
             secrets,
             cpu: cli.server_cpu,
+            extra_args: cli.server_args,
         }
     } else {
         let (Some(url), Some(data)) = (cli.server, cli.data) else {
@@ -123,6 +132,7 @@ fn main() -> Result<()> {
         modes,
         changing_share: cli.changing_share,
         results_share: cli.results_share,
+        keepalive_nodes: cli.keepalive_nodes,
         server,
     })?;
     print!("{}", report.table());

@@ -19,7 +19,7 @@ use vigo_shared::protocol::{
 
 use super::routes::{ApiError, read_body, refuse};
 use super::{Peer, Policy, State, now_secs};
-use crate::fleet::index::{CachedBundle, facts_used};
+use crate::fleet::index::{BundleMemo, CompiledBundle, FactsText, facts_used};
 
 const ROUTE: &str = "checkin";
 
@@ -109,8 +109,8 @@ pub async fn checkin(
         &body,
     );
 
-    // Look the node up, then verify outside the lock: a signature check costs ~100 µs and
-    // must not serialize the fleet. The checks are repeated under the lock before any
+    // Look the node up, then verify outside the lock, in a micro-batch (daemon/verify.rs): a
+    // signature check costs ~100 µs alone and must not serialize the fleet. The checks are repeated under the lock before any
     // change, in case a concurrent request or a revocation came in between.
     let key = {
         let nodes = state.index.nodes();
@@ -125,7 +125,11 @@ pub async fn checkin(
         }
         entry.key
     };
-    if !key.verify(&message, &signed.signature) {
+    if !state
+        .verifier
+        .verify(*key.as_bytes(), message, signed.signature)
+        .await
+    {
         return Err(unauthorized("signature does not verify"));
     }
     let req: CheckinRequest = serde_json::from_slice(&body).map_err(|_| {
@@ -142,7 +146,7 @@ pub async fn checkin(
     let policy = state.policy();
 
     // Up to the bundle decision, everything happens under the index lock, in memory only.
-    let (facts, cached, changed, need_full, stored, agent_bundle) = {
+    let (facts, need_full, stored, agent_bundle) = {
         let mut nodes = state.index.nodes();
         let Some(entry) = nodes.get_mut(&signed.node).filter(|e| e.key == key) else {
             return Err(refuse(
@@ -161,40 +165,12 @@ pub async fn checkin(
 
         // Accepted: from here on state changes.
         entry.last_seq = signed.seq;
-        let mut changed: Vec<String> = Vec::new();
-        let delta = req.facts;
-        if delta.full {
-            for k in entry.facts.keys() {
-                if !delta.set.contains_key(k) {
-                    changed.push(k.clone());
-                }
-            }
-            for (k, v) in &delta.set {
-                if entry.facts.get(k) != Some(v) {
-                    changed.push(k.clone());
-                }
-            }
-            entry.facts = delta.set;
-            entry.facts_known = true;
-        } else {
-            for (k, v) in delta.set {
-                if entry.facts.get(&k) != Some(&v) {
-                    changed.push(k.clone());
-                    entry.facts.insert(k, v);
-                }
-            }
-            for k in delta.removed {
-                if entry.facts.remove(&k).is_some() {
-                    changed.push(k);
-                }
-            }
-        }
+        let full = req.facts.full;
+        let changed = apply_delta(&mut entry.facts, req.facts);
+        entry.facts_known |= full;
         let mut dirty = state.index.dirty();
         if !changed.is_empty() {
-            dirty.facts(
-                &signed.node,
-                serde_json::Value::Object(entry.facts.clone()).to_string(),
-            );
+            dirty.facts(&signed.node, entry.facts.as_json().to_string());
         }
         for r in req.results {
             if r.seq > entry.results_accepted {
@@ -204,8 +180,8 @@ pub async fn checkin(
         }
         dirty.progress(&signed.node, entry.enrolled, signed.seq, now);
         drop(dirty);
-        let cached = entry.bundle.clone();
-        let stale = match &cached {
+        let memo = entry.bundle.clone();
+        let stale = match &memo {
             None => true,
             Some(b) => {
                 b.generation != policy.generation
@@ -214,39 +190,89 @@ pub async fn checkin(
                     || changed.iter().any(|f| b.facts_used.contains(f))
             }
         };
-        let facts = stale.then(|| entry.facts.clone());
-        (
-            facts,
-            cached,
-            stale,
-            !entry.facts_known,
-            entry.results_stored,
-            req.bundle,
-        )
+        // The bytes are needed when the bundle may have changed, or when the agent does
+        // not hold the current one (it lost its cache, or a previous answer did not
+        // reach it): then compile, which gives the same bytes as before when nothing
+        // changed.
+        let current = memo.filter(|_| !stale);
+        let agent_has_it = current
+            .as_ref()
+            .is_some_and(|m| m.hash.to_string() == req.bundle);
+        let facts = (!agent_has_it).then(|| entry.facts.clone());
+        (facts, !entry.facts_known, entry.results_stored, req.bundle)
     };
 
-    let bundle = match (changed, cached) {
-        (false, Some(b)) => b,
-        _ => {
-            let facts = facts.unwrap_or_default();
-            let fresh = compile_for(&state, &policy, &signed.node, key, facts, need_full).await?;
-            if let Some(entry) = state.index.nodes().get_mut(&signed.node) {
-                // A newer policy may have been published while this one compiled: the
-                // entry keeps it only until the next check-in sees the generation differ.
-                entry.bundle = Some(fresh.clone());
-            }
-            fresh
-        }
-    };
-    let unchanged = agent_bundle == bundle.hash.to_string();
-    Ok(Json(serde_json::json!({
-        "status": if unchanged { "unchanged" } else { "bundle" },
-        "bundle": if unchanged { None } else { Some(&bundle.base64) },
+    if facts.is_none() {
+        return Ok(answer(&policy, None, need_full, stored));
+    }
+    let fresh = compile_for(
+        &state,
+        &policy,
+        &signed.node,
+        key,
+        facts.unwrap_or_default(),
+        need_full,
+    )
+    .await?;
+    if let Some(entry) = state.index.nodes().get_mut(&signed.node) {
+        // A newer policy may have been published while this one compiled: the entry
+        // keeps it only until the next check-in sees the generation differ.
+        entry.bundle = Some(fresh.memo.clone());
+    }
+    let unchanged = agent_bundle == fresh.memo.hash.to_string();
+    let bytes = (!unchanged).then_some(fresh.base64.as_str());
+    Ok(answer(&policy, bytes, need_full, stored))
+}
+
+/// The check-in answer: `unchanged`, or the node's signed bundle.
+fn answer(policy: &Policy, bundle: Option<&str>, need_full: bool, stored: u64) -> Response {
+    Json(serde_json::json!({
+        "status": if bundle.is_some() { "bundle" } else { "unchanged" },
+        "bundle": bundle,
         "results_stored": stored,
         "need_full_facts": need_full,
         "interval_secs": policy.config.settings.interval_secs,
     }))
-    .into_response())
+    .into_response()
+}
+
+/// Applies a check-in's fact delta to the node's facts; returns the names of the facts that
+/// changed. A delta with nothing in it (every no-change check-in) touches nothing.
+fn apply_delta(facts: &mut FactsText, delta: FactDelta) -> Vec<String> {
+    if !delta.full && delta.set.is_empty() && delta.removed.is_empty() {
+        return Vec::new();
+    }
+    let mut map = facts.to_map();
+    let mut changed: Vec<String> = Vec::new();
+    if delta.full {
+        for k in map.keys() {
+            if !delta.set.contains_key(k) {
+                changed.push(k.clone());
+            }
+        }
+        for (k, v) in &delta.set {
+            if map.get(k) != Some(v) {
+                changed.push(k.clone());
+            }
+        }
+        map = delta.set;
+    } else {
+        for (k, v) in delta.set {
+            if map.get(&k) != Some(&v) {
+                changed.push(k.clone());
+                map.insert(k, v);
+            }
+        }
+        for k in delta.removed {
+            if map.remove(&k).is_some() {
+                changed.push(k);
+            }
+        }
+    }
+    if !changed.is_empty() || delta.full {
+        *facts = FactsText::from_map(&map);
+    }
+    changed
 }
 
 /// Compiles the node's bundle, seals its secret values to the node's key and signs it, on a
@@ -257,18 +283,23 @@ async fn compile_for(
     policy: &Arc<Policy>,
     node: &str,
     node_key: vigo_shared::sign::PublicKey,
-    facts: serde_json::Map<String, serde_json::Value>,
+    facts: FactsText,
     facts_unknown: bool,
-) -> Result<Arc<CachedBundle>, ApiError> {
+) -> Result<CompiledBundle, ApiError> {
     let st = state.clone();
     let policy = policy.clone();
     let node = node.to_string();
+    let _slot = state
+        .compile_slots
+        .acquire()
+        .await
+        .map_err(|e| ApiError::internal("waiting for a compile slot", e))?;
     tokio::task::spawn_blocking(move || {
         let facts = if facts_unknown {
             None
         } else {
             Some(
-                crate::compile::facts_from_json(&serde_json::Value::Object(facts).to_string())
+                crate::compile::facts_from_json(facts.as_json())
                     .map_err(|e| ApiError::internal("reading facts", e))?,
             )
         };
@@ -282,14 +313,79 @@ async fn compile_for(
         crate::seal::seal_bundle(&mut bundle, &st.bundle_key, &node_key)
             .map_err(|e| ApiError::internal("sealing the bundle", e))?;
         let signed = st.bundle_key.sign_bundle(&bundle);
-        Ok(Arc::new(CachedBundle {
+        Ok(CompiledBundle {
             base64: base64::engine::general_purpose::STANDARD.encode(signed),
-            hash: vigo_shared::sign::BundleHash::of(&vigo_shared::codec::encode(&bundle)),
-            generation: policy.generation,
-            facts_used: facts_used(&compiled.trace, &rules),
-            with_facts: !facts_unknown,
-        }))
+            memo: BundleMemo {
+                hash: vigo_shared::sign::BundleHash::of(&vigo_shared::codec::encode(&bundle)),
+                generation: policy.generation,
+                facts_used: st
+                    .index
+                    .intern_facts_used(facts_used(&compiled.trace, &rules)),
+                with_facts: !facts_unknown,
+            },
+        })
     })
     .await
     .map_err(|e| ApiError::internal("the compile task", e))?
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{FactDelta, FactsText, apply_delta};
+    use serde_json::json;
+
+    fn delta(v: serde_json::Value) -> FactDelta {
+        serde_json::from_value(v).unwrap()
+    }
+
+    #[test]
+    fn fact_deltas() {
+        let start = json!({"os": "debian", "cpus": 2, "addresses": ["10.0.0.1"]});
+        // (what the agent sent, facts afterwards, names reported as changed)
+        let cases = [
+            (json!({}), start.clone(), vec![]),
+            (json!({"set": {"cpus": 2}}), start.clone(), vec![]),
+            (
+                json!({"set": {"cpus": 4}}),
+                json!({"os": "debian", "cpus": 4, "addresses": ["10.0.0.1"]}),
+                vec!["cpus"],
+            ),
+            (
+                json!({"set": {"kernel": "6.1"}, "removed": ["addresses", "nope"]}),
+                json!({"os": "debian", "cpus": 2, "kernel": "6.1"}),
+                vec!["kernel", "addresses"],
+            ),
+            (
+                json!({"full": true, "set": {"os": "debian", "cpus": 8}}),
+                json!({"os": "debian", "cpus": 8}),
+                vec!["addresses", "cpus"],
+            ),
+            (
+                json!({"full": true, "set": start.clone()}),
+                start.clone(),
+                vec![],
+            ),
+        ];
+        for (sent, want, want_changed) in cases {
+            let mut facts = FactsText::from_map(start.as_object().unwrap());
+            let changed = apply_delta(&mut facts, delta(sent.clone()));
+            assert_eq!(changed, want_changed, "delta {sent}");
+            assert_eq!(
+                serde_json::Value::Object(facts.to_map()),
+                want,
+                "delta {sent}"
+            );
+        }
+    }
+
+    #[test]
+    fn facts_text_round_trips_and_refuses_non_objects() {
+        assert_eq!(FactsText::default().as_json(), "{}");
+        assert!(FactsText::default().to_map().is_empty());
+        let t = FactsText::parse(r#"{ "b": [1, 2], "a": {"x": null} }"#).unwrap();
+        assert_eq!(t.as_json(), r#"{"a":{"x":null},"b":[1,2]}"#);
+        for bad in ["", "[]", "1", "\"x\"", "{", "null"] {
+            assert!(FactsText::parse(bad).is_none(), "{bad:?}");
+        }
+    }
 }

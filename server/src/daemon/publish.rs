@@ -136,8 +136,8 @@ pub async fn trace(
     let policy = state.policy();
     let trace = blocking(move || {
         let facts = facts
-            .map(|map| {
-                crate::compile::facts_from_json(&serde_json::Value::Object(map).to_string())
+            .map(|facts| {
+                crate::compile::facts_from_json(facts.as_json())
                     .map_err(|e| ApiError::internal("reading facts", e))
             })
             .transpose()?;

@@ -286,7 +286,7 @@ async fn enroll(
             return Err(unauthorized("no such token"));
         };
         // The hash check comes first so that a guessed id learns nothing else.
-        if !bcrypt::verify(&req.token, &row.hash).unwrap_or(false) {
+        if !crate::tokens::verify(&req.token, &row.hash) {
             return Err(unauthorized("wrong secret"));
         }
         if row.used_by.is_some() {
@@ -473,11 +473,17 @@ async fn stats(
     Extension(peer): Extension<Peer>,
 ) -> Result<Response, ApiError> {
     require_admin(&peer, "admin/stats")?;
+    use std::sync::atomic::Ordering::Relaxed;
     let nodes = state.index.nodes().len();
+    let v = &state.verifier.stats;
     Ok(Json(serde_json::json!({
-        "db_queries": state.queries.load(std::sync::atomic::Ordering::Relaxed),
-        "compiles": state.compiles.load(std::sync::atomic::Ordering::Relaxed),
+        "db_queries": state.queries.load(Relaxed),
+        "compiles": state.compiles.load(Relaxed),
         "nodes": nodes,
+        "verify_batches": v.batches.load(Relaxed),
+        "verify_batched": v.batched.load(Relaxed),
+        "verify_fallbacks": v.fallbacks.load(Relaxed),
+        "verify_inline": v.inline.load(Relaxed),
     }))
     .into_response())
 }

@@ -11,20 +11,67 @@ use vigo_shared::sign::{BundleHash, PublicKey};
 use crate::store::{Batch, NodeRow};
 use crate::trace::Trace;
 
-/// A compiled, signed bundle cached for one node.
-pub struct CachedBundle {
-    /// The signed envelope, base64, as the check-in answer carries it.
-    pub base64: String,
+/// What the index remembers of a node's last compiled bundle: enough to answer a no-change
+/// check-in ("unchanged") without compiling, but not the bundle itself. Keeping every
+/// node's signed bundle (kilobytes each, unique per node because secrets are sealed to the
+/// node's key) would cost more memory than everything else a node has; a check-in that
+/// needs the bytes recompiles, which gives the same bytes (compiling and sealing are
+/// deterministic) for a few milliseconds.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct BundleMemo {
     /// The canonical hash the agent reports back.
     pub hash: BundleHash,
     /// The generation of the policy it was compiled from (`daemon::Policy`): after a
     /// publish it differs from the one served, and the next check-in recompiles.
     pub generation: u64,
     /// The names of the facts the node's policy read: a change in any other fact keeps
-    /// this bundle.
-    pub facts_used: BTreeSet<String>,
+    /// this bundle. Shared between the nodes that read the same facts
+    /// ([`FleetIndex::intern_facts_used`]).
+    pub facts_used: Arc<BTreeSet<String>>,
     /// Whether it was compiled with the node's facts (else fact conditions went to the agent).
     pub with_facts: bool,
+}
+
+/// A freshly compiled bundle: the bytes for this answer and the memo for the index.
+pub struct CompiledBundle {
+    /// The signed envelope, base64, as the check-in answer carries it.
+    pub base64: String,
+    /// What the index keeps.
+    pub memo: BundleMemo,
+}
+
+/// A node's facts as the text of a compact JSON object. A parsed map of a dozen facts takes
+/// ~2 KB of heap (a node, a `String` and a `Value` per fact); the text takes ~300 bytes.
+/// It is parsed only when a check-in changes facts or a compile reads them.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct FactsText(Box<str>);
+
+impl FactsText {
+    /// The text of `map`.
+    pub fn from_map(map: &serde_json::Map<String, serde_json::Value>) -> FactsText {
+        // Serializing a map of JSON values cannot fail (string keys, no custom Serialize).
+        FactsText(
+            serde_json::to_string(map)
+                .unwrap_or_default()
+                .into_boxed_str(),
+        )
+    }
+
+    /// Takes stored text, if it is a JSON object.
+    pub fn parse(text: &str) -> Option<FactsText> {
+        let map: serde_json::Map<String, serde_json::Value> = serde_json::from_str(text).ok()?;
+        Some(FactsText::from_map(&map))
+    }
+
+    /// The facts as a map (empty for the default, empty text).
+    pub fn to_map(&self) -> serde_json::Map<String, serde_json::Value> {
+        serde_json::from_str(&self.0).unwrap_or_default()
+    }
+
+    /// The JSON text (`{}` for no facts).
+    pub fn as_json(&self) -> &str {
+        if self.0.is_empty() { "{}" } else { &self.0 }
+    }
 }
 
 /// One node in memory.
@@ -37,11 +84,11 @@ pub struct NodeEntry {
     /// The last request sequence number accepted.
     pub last_seq: u64,
     /// The node's facts (JSON values as the agent sent them).
-    pub facts: serde_json::Map<String, serde_json::Value>,
+    pub facts: FactsText,
     /// Whether `facts` holds a full set (from a full report or the database).
     pub facts_known: bool,
-    /// The cached bundle, until a publish or a used fact changes.
-    pub bundle: Option<Arc<CachedBundle>>,
+    /// The last compiled bundle, until a publish or a used fact changes.
+    pub bundle: Option<BundleMemo>,
     /// The highest result sequence number taken into the dirty set.
     pub results_accepted: u64,
     /// The highest result sequence number durably stored.
@@ -126,6 +173,8 @@ impl Dirty {
 pub struct FleetIndex {
     nodes: Mutex<HashMap<String, NodeEntry>>,
     dirty: Mutex<Dirty>,
+    /// Distinct `facts_used` sets, shared by the memos of every node that has one.
+    facts_used: Mutex<std::collections::HashSet<Arc<BTreeSet<String>>>>,
 }
 
 impl FleetIndex {
@@ -142,10 +191,7 @@ impl FleetIndex {
                     );
                     continue;
                 };
-                let facts = row
-                    .facts
-                    .as_deref()
-                    .and_then(|f| serde_json::from_str(f).ok());
+                let facts = row.facts.as_deref().and_then(FactsText::parse);
                 nodes.insert(
                     row.name,
                     NodeEntry {
@@ -183,7 +229,7 @@ impl FleetIndex {
                 enrolled,
                 key,
                 last_seq: 0,
-                facts: serde_json::Map::new(),
+                facts: FactsText::default(),
                 facts_known: false,
                 bundle: None,
                 results_accepted: 0,
@@ -191,6 +237,21 @@ impl FleetIndex {
                 revoked: false,
             },
         );
+    }
+
+    /// The shared copy of `set`: nodes whose policies read the same facts share one set.
+    /// Sets no memo holds any more are dropped when the pool grows.
+    pub fn intern_facts_used(&self, set: BTreeSet<String>) -> Arc<BTreeSet<String>> {
+        let mut pool = self.facts_used.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(shared) = pool.get(&set) {
+            return shared.clone();
+        }
+        if pool.len() >= 1024 {
+            pool.retain(|s| Arc::strong_count(s) > 1);
+        }
+        let shared = Arc::new(set);
+        pool.insert(shared.clone());
+        shared
     }
 
     /// After a flush: results up to these sequence numbers are durable.
@@ -265,5 +326,29 @@ mod tests {
         let seqs: Vec<u64> = retry.results.iter().map(|r| r.2).collect();
         assert_eq!(seqs, vec![1, 2, 3]);
         assert_eq!(retry.nodes, vec![("a".to_string(), 7, 102, 3, 3)]);
+    }
+}
+
+#[cfg(test)]
+mod interning_tests {
+    use super::*;
+
+    #[test]
+    fn equal_fact_sets_are_shared_and_unused_ones_dropped() {
+        let index = FleetIndex::default();
+        let set = |names: &[&str]| names.iter().map(|s| s.to_string()).collect::<BTreeSet<_>>();
+        let a = index.intern_facts_used(set(&["os_family", "hostname"]));
+        let b = index.intern_facts_used(set(&["hostname", "os_family"]));
+        assert!(Arc::ptr_eq(&a, &b));
+        let c = index.intern_facts_used(set(&["os_family"]));
+        assert!(!Arc::ptr_eq(&a, &c));
+        // Fill the pool with sets nobody keeps: the next insertion drops them, not `a`.
+        for i in 0..1100 {
+            let _ = index.intern_facts_used(set(&[&format!("f{i}")]));
+        }
+        let pool = index.facts_used.lock().unwrap().len();
+        assert!(pool < 1100, "unused sets were dropped (pool {pool})");
+        let again = index.intern_facts_used(set(&["hostname", "os_family"]));
+        assert!(Arc::ptr_eq(&a, &again));
     }
 }

@@ -65,6 +65,8 @@ pub enum ServerChoice {
         config: PathBuf,
         secrets: PathBuf,
         cpu: Option<usize>,
+        /// More arguments for `vigo-server run`.
+        extra_args: Vec<String>,
     },
     /// Attach to a running one; `data` holds the admin credential (and `ca.pem`).
     Attach {
@@ -83,6 +85,9 @@ pub struct Options {
     pub modes: Vec<Mode>,
     pub changing_share: f64,
     pub results_share: f64,
+    /// In keep-alive mode, how many nodes check in (each over a connection of its own);
+    /// the others stay enrolled and idle. `None`: all of them.
+    pub keepalive_nodes: Option<usize>,
     pub server: ServerChoice,
 }
 
@@ -118,12 +123,14 @@ pub fn run(opts: Options) -> Result<Report> {
             config,
             secrets,
             cpu,
+            extra_args,
         } => Some(spawn::spawn(&spawn::SpawnOptions {
             server_bin,
             config,
             secrets,
             cpu: *cpu,
             max_connections: opts.nodes + opts.concurrency + 256,
+            extra_args,
         })?),
         ServerChoice::Attach { .. } => None,
     };
@@ -327,21 +334,33 @@ async fn simulate(
     // First check-in of every node: full facts, the first compile of its bundle.
     eprintln!("vigo-fleetsim: first check-in of {} nodes", nodes.len());
     let started = Instant::now();
-    let (back, tally) = checkin_phase(&ctx, nodes, c, None, false, 0.0).await;
+    // Each node closes its connection afterwards, as a real agent does: a fleet of 100,000
+    // would otherwise hold 100,000 connections open on the server at the end of this pass.
+    let (back, tally) = checkin_phase(&ctx, nodes, c, None, true, 0.0).await;
     nodes = back;
     report.first_checkin_secs = started.elapsed().as_secs_f64();
     report.first_checkin_errors = tally.errors;
+    // The connections of that pass are closed; the server may still be writing the last
+    // facts. Its memory now is the enrolled fleet's.
+    report.server_fleet = proc_now(pid);
 
     for &mode in &opts.modes {
         for n in nodes.iter_mut() {
             n.disconnect();
         }
-        let bundles_before: Vec<u64> = nodes.iter().map(|n| n.bundles).collect();
+        // By name: a phase hands the nodes back in another order (see `deal`).
+        let bundles_before: std::collections::HashMap<String, u64> =
+            nodes.iter().map(|n| (n.name.clone(), n.bundles)).collect();
         eprintln!("vigo-fleetsim: {} for {:?}", mode.name(), opts.duration);
         let stats_before = stats(&ctx).await;
         let server_before = proc_now(pid);
         let sim_before = spawn::proc_stats(std::process::id());
         let started = Instant::now();
+        let active = match (mode, opts.keepalive_nodes) {
+            (Mode::Keepalive, Some(k)) => k.clamp(1, nodes.len().max(1)),
+            _ => nodes.len(),
+        };
+        let idle = nodes.split_off(active.min(nodes.len()));
         let (back, mut tally) = checkin_phase(
             &ctx,
             nodes,
@@ -352,6 +371,7 @@ async fn simulate(
         )
         .await;
         nodes = back;
+        nodes.extend(idle);
         let secs = started.elapsed().as_secs_f64();
         let server_after = proc_now(pid);
         let sim_cpu = spawn::proc_stats(std::process::id()).cpu_secs - sim_before.cpu_secs;
@@ -373,8 +393,9 @@ async fn simulate(
             handshakes_resumed: tally.resumed,
             changing_nodes_with_new_bundle: nodes
                 .iter()
-                .zip(&bundles_before)
-                .filter(|(n, before)| n.changing && n.bundles > **before)
+                .filter(|n| {
+                    n.changing && n.bundles > bundles_before.get(&n.name).copied().unwrap_or(0)
+                })
                 .count() as u64,
             server_before,
             server_after,

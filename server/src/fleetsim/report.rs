@@ -72,6 +72,22 @@ pub struct ModeReport {
     pub stats_after: serde_json::Value,
 }
 
+impl ModeReport {
+    /// Signatures per verification batch on the server during this mode, from the
+    /// `/v1/admin/stats` counters (0 when the server did not report them).
+    pub fn mean_verify_batch(&self) -> f64 {
+        let delta = |key: &str| {
+            let get = |v: &serde_json::Value| v.get(key).and_then(|x| x.as_u64()).unwrap_or(0);
+            get(&self.stats_after).saturating_sub(get(&self.stats_before))
+        };
+        let batches = delta("verify_batches");
+        if batches == 0 {
+            return 0.0;
+        }
+        delta("verify_batched") as f64 / batches as f64
+    }
+}
+
 /// Everything one run measured.
 #[derive(Debug, Default, Serialize)]
 pub struct Report {
@@ -83,6 +99,9 @@ pub struct Report {
     /// The first check-in of every node (full facts, first compile), before the timed ones.
     pub first_checkin_secs: f64,
     pub first_checkin_errors: BTreeMap<String, u64>,
+    /// The server after every node's first check-in, with no connection open: the memory
+    /// the enrolled fleet itself costs.
+    pub server_fleet: ProcStats,
     pub modes: Vec<ModeReport>,
     pub server_pid: Option<u32>,
     pub server_end: ProcStats,
@@ -131,13 +150,13 @@ impl Report {
             ));
         }
         s.push_str(&format!(
-            "{:<10} {:>5} {:>6} {:>9} {:>9} {:>8} {:>8} {:>8} {:>7} {:>8} {:>9} {:>8} {:>9} {:>9}\n",
+            "{:<10} {:>5} {:>6} {:>9} {:>9} {:>8} {:>8} {:>8} {:>7} {:>8} {:>9} {:>8} {:>9} {:>9} {:>6}\n",
             "mode", "conc", "secs", "checkins", "per_s", "p50_ms", "p95_ms", "p99_ms", "errors",
-            "bundles", "resumed", "full_hs", "srv_us/ci", "sim_us/ci"
+            "bundles", "resumed", "full_hs", "srv_us/ci", "sim_us/ci", "batch"
         ));
         for m in &self.modes {
             s.push_str(&format!(
-                "{:<10} {:>5} {:>6.1} {:>9} {:>9.0} {:>8.2} {:>8.2} {:>8.2} {:>7} {:>8} {:>9} {:>8} {:>9.0} {:>9.0}\n",
+                "{:<10} {:>5} {:>6.1} {:>9} {:>9.0} {:>8.2} {:>8.2} {:>8.2} {:>7} {:>8} {:>9} {:>8} {:>9.0} {:>9.0} {:>6.1}\n",
                 m.mode,
                 m.concurrency,
                 m.duration_secs,
@@ -151,13 +170,19 @@ impl Report {
                 m.handshakes_resumed,
                 m.handshakes_full,
                 m.server_cpu_us_per_checkin,
-                m.sim_cpu_us_per_checkin
+                m.sim_cpu_us_per_checkin,
+                m.mean_verify_batch()
             ));
             if !m.errors_by_kind.is_empty() {
                 s.push_str(&format!("  errors {:?}\n", m.errors_by_kind));
             }
         }
         if self.server_pid.is_some() {
+            s.push_str(&format!(
+                "server RSS with every node enrolled and checked in, no connection open: {:.1} MB ({:.0} B/node)\n",
+                mb(self.server_fleet.rss_bytes),
+                self.server_fleet.rss_bytes as f64 / self.nodes.max(1) as f64,
+            ));
             s.push_str(&format!(
                 "server RSS {:.1} MB (peak {:.1} MB, {:.0} B/node), CPU {:.1} s; sqlite {} B + wal {} B\n",
                 mb(self.server_end.rss_bytes),

@@ -36,6 +36,8 @@ pub struct SpawnOptions<'a> {
     pub secrets: &'a Path,
     pub cpu: Option<usize>,
     pub max_connections: usize,
+    /// More arguments for `vigo-server run`.
+    pub extra_args: &'a [String],
 }
 
 fn command(bin: &Path, cpu: Option<usize>) -> Command {
@@ -80,6 +82,7 @@ pub fn spawn(opts: &SpawnOptions) -> Result<Spawned> {
         // stand in the way, nor the connection limit with one connection per node.
         .args(["--enroll-per-minute", "100000000"])
         .args(["--max-connections", &opts.max_connections.to_string()])
+        .args(opts.extra_args)
         .stdout(Stdio::piped())
         .stderr(log)
         .spawn()

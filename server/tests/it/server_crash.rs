@@ -5,6 +5,7 @@
 
 use std::time::{Duration, Instant};
 
+use base64::Engine;
 use rusqlite::{Connection, OpenFlags};
 use serde_json::{Value, json};
 
@@ -34,8 +35,10 @@ fn stored(server: &Server, node: &str) -> Vec<(u64, Value)> {
     .unwrap()
 }
 
-/// What the agent keeps across server crashes: results not yet acknowledged.
+/// What the agent keeps across server crashes: results not yet acknowledged, and the hash
+/// of the bundle it holds (sent with every check-in, as the agent does).
 struct Queue {
+    bundle: String,
     next: u64,
     pending: Vec<u64>,
     acked: u64,
@@ -47,7 +50,7 @@ fn body(queue: &Queue, tag: &str) -> Value {
         .iter()
         .map(|s| json!({ "seq": s, "report": { "run": s, "sent": tag } }))
         .collect();
-    json!({ "results": results })
+    json!({ "bundle": queue.bundle, "results": results })
 }
 
 #[test]
@@ -57,6 +60,7 @@ fn sigkill_loses_no_acknowledged_result_and_resending_stores_none_twice() {
     let r = node.enroll(&server, &server.token("*.demo", 600));
     assert_eq!(r.status, 200, "{}", r.body);
     let mut queue = Queue {
+        bundle: String::new(),
         next: 1,
         pending: Vec::new(),
         acked: 0,
@@ -70,6 +74,8 @@ fn sigkill_loses_no_acknowledged_result_and_resending_stores_none_twice() {
         // Check-ins back to back, each with a new result and everything unacknowledged,
         // from another thread, until the kill cuts them off.
         let client = node.client(&server);
+        let bundle_key =
+            vigo_shared::sign::PublicKey::parse(server.file("bundle.pub").trim()).unwrap();
         let sender = std::thread::spawn(move || {
             let started = Instant::now();
             loop {
@@ -79,7 +85,15 @@ fn sigkill_loses_no_acknowledged_result_and_resending_stores_none_twice() {
                     Ok(r) if r.status == 200 => r,
                     _ => break,
                 };
-                let acked = reply.json()["results_stored"].as_u64().unwrap();
+                let answer = reply.json();
+                if answer["status"] == "bundle" {
+                    let bytes = base64::engine::general_purpose::STANDARD
+                        .decode(answer["bundle"].as_str().unwrap())
+                        .unwrap();
+                    let verified = vigo_shared::sign::verify_bundle(&bytes, &[bundle_key]);
+                    queue.bundle = verified.unwrap().hash().to_string();
+                }
+                let acked = answer["results_stored"].as_u64().unwrap();
                 assert!(acked >= queue.acked, "the acknowledgement went backwards");
                 queue.acked = acked;
                 queue.pending.retain(|s| *s > acked);

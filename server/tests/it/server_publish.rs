@@ -235,6 +235,7 @@ fn publishes_under_concurrent_checkins_serve_one_whole_version_and_reach_every_n
 
     let facts = json!({ "full": true, "set": serde_json::from_str::<Value>(FACTS).unwrap() });
     let mut senders = Vec::new();
+    let mut seen_by = Vec::new();
     let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
     for (i, name) in names.iter().enumerate() {
         let mut node = Node::new(name, 40 + i as u8);
@@ -248,8 +249,9 @@ fn publishes_under_concurrent_checkins_serve_one_whole_version_and_reach_every_n
         let key = PublicKey::parse(server.file("bundle.pub").trim()).unwrap();
         let allowed = [old[i].clone(), new[i].clone()];
         let stop = stop.clone();
+        let seen = std::sync::Arc::new(std::sync::Mutex::new(std::collections::BTreeSet::new()));
+        seen_by.push(seen.clone());
         senders.push(std::thread::spawn(move || {
-            let mut seen = std::collections::BTreeSet::new();
             while !stop.load(std::sync::atomic::Ordering::Relaxed) {
                 // An empty hash asks for the whole bundle every time.
                 let r = node
@@ -264,9 +266,9 @@ fn publishes_under_concurrent_checkins_serve_one_whole_version_and_reach_every_n
                     allowed.contains(&hash),
                     "a bundle of neither version: {hash}"
                 );
-                seen.insert(hash);
+                seen.lock().unwrap().insert(hash);
             }
-            (node, seen)
+            node
         }));
     }
 
@@ -282,12 +284,26 @@ fn publishes_under_concurrent_checkins_serve_one_whole_version_and_reach_every_n
         let r = server.admin().post("/v1/admin/publish", b"", &[]).unwrap();
         assert_eq!(r.status, 200, "{}", r.body);
         assert_eq!(r.json()["result"], "accepted", "{}", r.body);
-        std::thread::sleep(std::time::Duration::from_millis(40));
+        // The next round starts once every node has been served this version while the
+        // others keep checking in.
+        let want = if round % 2 == 0 { &new } else { &old };
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(120);
+        for (i, seen) in seen_by.iter().enumerate() {
+            while !seen.lock().unwrap().contains(&want[i]) {
+                assert!(
+                    std::time::Instant::now() < deadline,
+                    "{} was never served the version of round {round}",
+                    names[i]
+                );
+                // Polling interval of a condition with a deadline, not a synchronisation.
+                std::thread::sleep(std::time::Duration::from_millis(5));
+            }
+            seen.lock().unwrap().clear();
+        }
     }
     stop.store(true, std::sync::atomic::Ordering::Relaxed);
     for (i, sender) in senders.into_iter().enumerate() {
-        let (mut node, seen) = sender.join().unwrap();
-        assert!(seen.contains(&old[i]) && seen.contains(&new[i]), "{seen:?}");
+        let mut node = sender.join().unwrap();
         // After the last publish every node's next check-in gets the new version.
         let r = node.checkin(&server, &json!({ "bundle": old[i] }));
         let (hash, _) = bundle_hash(&server, &r.json());

@@ -1,0 +1,87 @@
+//! Micro-benchmarks of the check-in hot path: one signature check (single, and per signature
+//! in the server's micro-batches), and a FleetIndex lookup among 100,000 nodes.
+
+use criterion::{BatchSize, Criterion, Throughput, criterion_group, criterion_main};
+use vigo_server::daemon::verify::{VerifyStats, verify_batch, verify_one};
+use vigo_server::fleet::index::FleetIndex;
+use vigo_shared::sign::SigningKey;
+
+/// A check-in-sized message (the signed request text with a small body).
+fn message(i: usize) -> Vec<u8> {
+    let mut m = format!("POST\n/v1/checkin\nnode-sim-{i:06}.prod\n1796000000\n{i}\n").into_bytes();
+    m.extend_from_slice(&[b'x'; 400]);
+    m
+}
+
+fn signed(n: usize) -> Vec<([u8; 32], Vec<u8>, [u8; 64])> {
+    (0..n)
+        .map(|i| {
+            let mut seed = [7u8; 32];
+            seed[..8].copy_from_slice(&(i as u64).to_le_bytes());
+            let key = SigningKey::from_seed(seed);
+            let m = message(i);
+            let sig = key.sign(&m);
+            (*key.public().as_bytes(), m, sig)
+        })
+        .collect()
+}
+
+fn signatures(c: &mut Criterion) {
+    let items = signed(256);
+    let mut g = c.benchmark_group("signature");
+    g.throughput(Throughput::Elements(1));
+    g.bench_function("verify_single_ring", |b| {
+        let (k, m, s) = &items[0];
+        let key = vigo_shared::sign::PublicKey::from_bytes(*k);
+        b.iter(|| assert!(key.verify(m, s)))
+    });
+    g.bench_function("verify_single_zip215", |b| {
+        let (k, m, s) = &items[0];
+        b.iter(|| assert!(verify_one(k, m, s)))
+    });
+    let stats = VerifyStats::default();
+    for size in [8usize, 32, 64, 128] {
+        g.throughput(Throughput::Elements(size as u64));
+        g.bench_function(format!("verify_batch_{size}"), |b| {
+            let jobs: Vec<(&[u8; 32], &[u8], &[u8; 64])> = items[..size]
+                .iter()
+                .map(|(k, m, s)| (k, m.as_slice(), s))
+                .collect();
+            b.iter(|| assert!(verify_batch(&jobs, &stats).iter().all(|ok| *ok)))
+        });
+    }
+    g.finish();
+}
+
+fn index_lookup(c: &mut Criterion) {
+    const NODES: usize = 100_000;
+    let index = FleetIndex::default();
+    let key = SigningKey::from_seed([3; 32]).public();
+    let names: Vec<String> = (0..NODES)
+        .map(|i| format!("node-sim-{i:06}.prod"))
+        .collect();
+    for (i, n) in names.iter().enumerate() {
+        index.enroll(n, key, i as u64);
+    }
+    let mut g = c.benchmark_group("fleet_index");
+    g.throughput(Throughput::Elements(1));
+    let mut i = 0usize;
+    g.bench_function("lookup_and_bump_seq_100k_nodes", |b| {
+        b.iter_batched(
+            || {
+                i = (i + 7919) % NODES;
+                &names[i]
+            },
+            |name| {
+                let mut nodes = index.nodes();
+                let e = nodes.get_mut(name.as_str()).expect("enrolled above");
+                e.last_seq += 1;
+            },
+            BatchSize::SmallInput,
+        )
+    });
+    g.finish();
+}
+
+criterion_group!(benches, signatures, index_lookup);
+criterion_main!(benches);
