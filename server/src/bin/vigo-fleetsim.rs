@@ -40,6 +40,10 @@ struct Cli {
     /// (the rest stay enrolled and idle); default: every node.
     #[arg(long)]
     keepalive_nodes: Option<usize>,
+    /// Seconds into each timed phase at which a copy of the config is changed and published
+    /// (needs --spawn): the check-in rate around the whole-fleet recompile is reported.
+    #[arg(long)]
+    publish_at: Option<f64>,
     /// Start a vigo-server in a temporary data directory.
     #[arg(long, conflicts_with = "server")]
     spawn: bool,
@@ -133,6 +137,7 @@ fn main() -> Result<()> {
         changing_share: cli.changing_share,
         results_share: cli.results_share,
         keepalive_nodes: cli.keepalive_nodes,
+        publish_at: cli.publish_at,
         server,
     })?;
     print!("{}", report.table());

@@ -29,7 +29,7 @@ use vigo_shared::sign::PublicKey;
 
 use net::{Conn, Target};
 use node::{Outcome, SimNode};
-use report::{EnrollReport, ModeReport, Percentiles, Report};
+use report::{EnrollReport, ModeReport, Percentiles, PublishReport, Report};
 
 /// How check-ins use connections.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -88,6 +88,9 @@ pub struct Options {
     /// In keep-alive mode, how many nodes check in (each over a connection of its own);
     /// the others stay enrolled and idle. `None`: all of them.
     pub keepalive_nodes: Option<usize>,
+    /// Seconds into each timed phase at which the config is changed and published (spawned
+    /// server only): every node's next check-in then recompiles.
+    pub publish_at: Option<f64>,
     pub server: ServerChoice,
 }
 
@@ -134,6 +137,10 @@ pub fn run(opts: Options) -> Result<Report> {
         })?),
         ServerChoice::Attach { .. } => None,
     };
+    if opts.publish_at.is_some() && spawned.is_none() {
+        bail!("--publish-at changes the server's config: it needs --spawn");
+    }
+    let config = spawned.as_ref().map(|s| s.config.clone());
     let (url, data, ca_path, pid) = match (&opts.server, &spawned) {
         (_, Some(s)) => (
             s.url.clone(),
@@ -153,12 +160,14 @@ pub fn run(opts: Options) -> Result<Report> {
         .enable_all()
         .build()
         .context("starting the runtime")?;
-    let report = rt.block_on(simulate(&opts, &url, &data, &ca_path, pid))?;
+    let report = rt.block_on(simulate(&opts, &url, &data, &ca_path, pid, config))?;
     drop(spawned);
     Ok(report)
 }
 
 struct Ctx {
+    /// Publishes started by `--publish-at` (counted before the request is sent).
+    publishes: std::sync::atomic::AtomicU64,
     target: Target,
     ca: CertificateDer<'static>,
     admin: Arc<rustls::ClientConfig>,
@@ -205,6 +214,47 @@ fn proc_now(pid: Option<u32>) -> spawn::ProcStats {
     pid.map(spawn::proc_stats).unwrap_or_default()
 }
 
+/// Changes the served config and publishes it: a comment line appended to one module
+/// changes the config's hash and no resource, so every node's next check-in recompiles (the
+/// policy generation changed) and gets a new bundle that differs only in the policy version
+/// it carries — the whole-fleet recompile a publish causes, without changing what the nodes
+/// converge to.
+async fn publish_change(
+    ctx: &Ctx,
+    config: &std::path::Path,
+    phase_start: Instant,
+) -> PublishReport {
+    let at_secs = phase_start.elapsed().as_secs_f64();
+    let module = config.join("modules/base.yaml");
+    let mut report = PublishReport {
+        at_secs,
+        ..PublishReport::default()
+    };
+    let changed = std::fs::read_to_string(&module).and_then(|text| {
+        std::fs::write(
+            &module,
+            format!("{text}\n# vigo-fleetsim publish at {at_secs:.1} s\n"),
+        )
+    });
+    if let Err(e) = changed {
+        report.error = Some(format!("changing {}: {e}", module.display()));
+        return report;
+    }
+    let mut conn = None;
+    let before = stats(ctx).await;
+    ctx.publishes
+        .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+    match admin_call(ctx, &mut conn, "POST", "/v1/admin/publish", Vec::new()).await {
+        Ok(v) => {
+            report.result = v["result"].as_str().unwrap_or("?").to_string();
+            report.compiles_before = before["compiles"].as_u64().unwrap_or(0);
+        }
+        Err(e) => report.error = Some(format!("publishing: {e:#}")),
+    }
+    report.took_secs = phase_start.elapsed().as_secs_f64() - at_secs;
+    report
+}
+
 /// Splits the nodes among `c` workers (worker w gets nodes w, w + c, ...).
 fn deal(nodes: Vec<SimNode>, c: usize) -> Vec<Vec<SimNode>> {
     let mut hands: Vec<Vec<SimNode>> = (0..c).map(|_| Vec::new()).collect();
@@ -220,6 +270,7 @@ async fn simulate(
     data: &std::path::Path,
     ca_path: &std::path::Path,
     pid: Option<u32>,
+    config: Option<PathBuf>,
 ) -> Result<Report> {
     let read =
         |p: &std::path::Path| std::fs::read(p).with_context(|| format!("reading {}", p.display()));
@@ -228,6 +279,7 @@ async fn simulate(
     let admin_key = PrivateKeyDer::from_pem_slice(&read(&data.join("admin.key"))?)
         .context("reading admin.key")?;
     let ctx = Arc::new(Ctx {
+        publishes: std::sync::atomic::AtomicU64::new(0),
         target: Target::parse(url)?,
         admin: net::client_config(&ca, Some((admin_chain, admin_key)))?,
         anonymous: net::client_config(&ca, None)?,
@@ -361,6 +413,18 @@ async fn simulate(
             _ => nodes.len(),
         };
         let idle = nodes.split_off(active.min(nodes.len()));
+        let publisher = match (opts.publish_at, &config) {
+            (Some(at), Some(dir)) => {
+                let ctx = ctx.clone();
+                let dir = dir.clone();
+                let when = started + Duration::from_secs_f64(at.max(0.0));
+                Some(tokio::spawn(async move {
+                    tokio::time::sleep_until(when.into()).await;
+                    publish_change(&ctx, &dir, started).await
+                }))
+            }
+            _ => None,
+        };
         let (back, mut tally) = checkin_phase(
             &ctx,
             nodes,
@@ -372,11 +436,19 @@ async fn simulate(
         .await;
         nodes = back;
         nodes.extend(idle);
+        let publish = match publisher {
+            Some(task) => Some(task.await.unwrap_or_else(|e| PublishReport {
+                error: Some(format!("the publish task failed: {e}")),
+                ..PublishReport::default()
+            })),
+            None => None,
+        };
         let secs = started.elapsed().as_secs_f64();
         let server_after = proc_now(pid);
         let sim_cpu = spawn::proc_stats(std::process::id()).cpu_secs - sim_before.cpu_secs;
         let stats_after = stats(&ctx).await;
         let server_cpu = server_after.cpu_secs - server_before.cpu_secs;
+        let per_second = std::mem::take(&mut tally.per_second);
         report.modes.push(ModeReport {
             mode: mode.name().to_string(),
             concurrency: c,
@@ -405,6 +477,8 @@ async fn simulate(
             sim_cpu_us_per_checkin: sim_cpu * 1e6 / tally.checkins.max(1) as f64,
             stats_before,
             stats_after,
+            publish: publish.map(|p| p.with_rates(&per_second)),
+            per_second,
         });
     }
     for n in nodes.iter_mut() {
@@ -422,6 +496,8 @@ async fn simulate(
 
 #[derive(Default)]
 struct Tally {
+    /// Check-ins completed in each second of the phase.
+    per_second: Vec<u64>,
     checkins: u64,
     latencies: Vec<u64>,
     errors: BTreeMap<String, u64>,
@@ -443,6 +519,7 @@ async fn checkin_phase(
     results_share: f64,
 ) -> (Vec<SimNode>, Tally) {
     let mut tasks = Vec::new();
+    let phase_start = Instant::now();
     for hand in deal(nodes, c) {
         let ctx = ctx.clone();
         tasks.push(tokio::spawn(async move {
@@ -459,11 +536,22 @@ async fn checkin_phase(
                         > (k as f64 * results_share).floor();
                     k += 1;
                     match node
-                        .checkin(&ctx.target, &ctx.bundle_key, reconnect, with_result)
+                        .checkin(
+                            &ctx.target,
+                            &ctx.bundle_key,
+                            reconnect,
+                            with_result,
+                            &ctx.publishes,
+                        )
                         .await
                     {
                         Ok((outcome, micros, hs)) => {
                             t.checkins += 1;
+                            let second = phase_start.elapsed().as_secs() as usize;
+                            if t.per_second.len() <= second {
+                                t.per_second.resize(second + 1, 0);
+                            }
+                            t.per_second[second] += 1;
                             t.latencies.push(micros);
                             match outcome {
                                 Outcome::Bundle => t.bundles += 1,
@@ -494,6 +582,12 @@ async fn checkin_phase(
             continue;
         };
         nodes.extend(hand);
+        if all.per_second.len() < t.per_second.len() {
+            all.per_second.resize(t.per_second.len(), 0);
+        }
+        for (sum, n) in all.per_second.iter_mut().zip(&t.per_second) {
+            *sum += n;
+        }
         all.checkins += t.checkins;
         all.latencies.extend(t.latencies);
         for (k, v) in t.errors {

@@ -55,6 +55,8 @@ pub struct SimNode {
     result_seq: u64,
     pub checkins: u64,
     pub bundles: u64,
+    /// New bundles a steady node took because of a publish (at most one per publish).
+    publish_bundles: u64,
 }
 
 fn now_secs() -> u64 {
@@ -106,6 +108,7 @@ impl SimNode {
             facts,
             acked: None,
             bundle: String::new(),
+            publish_bundles: 0,
             pending: Vec::new(),
             result_seq: 0,
             checkins: 0,
@@ -211,6 +214,7 @@ impl SimNode {
         bundle_key: &PublicKey,
         reconnect: bool,
         with_result: bool,
+        publishes: &std::sync::atomic::AtomicU64,
     ) -> Result<(Outcome, u64, Option<bool>), NetError> {
         let config = self
             .config
@@ -291,7 +295,13 @@ impl SimNode {
                     ));
                 }
                 if !self.bundle.is_empty() && !self.changing {
-                    return Err(bad("unexpected_bundle", "a steady node got a new bundle"));
+                    // A publish gives every node a new bundle (it carries the policy
+                    // version): one per publish started so far is expected.
+                    let started = publishes.load(std::sync::atomic::Ordering::SeqCst);
+                    if self.publish_bundles >= started {
+                        return Err(bad("unexpected_bundle", "a steady node got a new bundle"));
+                    }
+                    self.publish_bundles += 1;
                 }
                 self.bundle = hash;
                 self.bundles += 1;

@@ -70,6 +70,53 @@ pub struct ModeReport {
     pub sim_cpu_us_per_checkin: f64,
     pub stats_before: serde_json::Value,
     pub stats_after: serde_json::Value,
+    /// Check-ins completed in each second of the phase.
+    pub per_second: Vec<u64>,
+    /// The publish made during the phase (`--publish-at`).
+    pub publish: Option<PublishReport>,
+}
+
+/// A publish during a timed phase and the check-in rate around it.
+#[derive(Debug, Default, Serialize)]
+pub struct PublishReport {
+    /// Seconds into the phase when the config was changed.
+    pub at_secs: f64,
+    /// How long the publish request took.
+    pub took_secs: f64,
+    /// The server's verdict (`accepted`).
+    pub result: String,
+    /// Compiles the server had counted just before.
+    pub compiles_before: u64,
+    /// Mean check-ins/s over the whole seconds before the publish.
+    pub rate_before: f64,
+    /// The slowest whole second after it.
+    pub min_rate_after: f64,
+    /// Mean check-ins/s over the whole seconds after it.
+    pub rate_after: f64,
+    /// What went wrong, if the change or the publish failed.
+    pub error: Option<String>,
+}
+
+impl PublishReport {
+    /// Fills in the rates from the phase's per-second counts. The second the publish fell in
+    /// and the phase's last (partial) second are left out.
+    pub fn with_rates(mut self, per_second: &[u64]) -> PublishReport {
+        let split = self.at_secs.floor() as usize;
+        let end = per_second.len().saturating_sub(1);
+        let mean = |xs: &[u64]| {
+            if xs.is_empty() {
+                0.0
+            } else {
+                xs.iter().sum::<u64>() as f64 / xs.len() as f64
+            }
+        };
+        let before = &per_second[..split.min(end)];
+        let after = per_second.get(split + 1..end).unwrap_or(&[]);
+        self.rate_before = mean(before);
+        self.rate_after = mean(after);
+        self.min_rate_after = after.iter().copied().min().unwrap_or(0) as f64;
+        self
+    }
 }
 
 impl ModeReport {
@@ -176,6 +223,19 @@ impl Report {
             if !m.errors_by_kind.is_empty() {
                 s.push_str(&format!("  errors {:?}\n", m.errors_by_kind));
             }
+            if let Some(p) = &m.publish {
+                let compiles = m.stats_after.get("compiles").and_then(|c| c.as_u64());
+                s.push_str(&format!(
+                    "  publish at {:.1} s ({}, {:.2} s): check-ins/s {:.0} before, {:.0} after (slowest second {:.0}); {} compiles since\n",
+                    p.at_secs,
+                    p.error.as_deref().unwrap_or(&p.result),
+                    p.took_secs,
+                    p.rate_before,
+                    p.rate_after,
+                    p.min_rate_after,
+                    compiles.map_or(0, |c| c.saturating_sub(p.compiles_before)),
+                ));
+            }
         }
         if self.server_pid.is_some() {
             s.push_str(&format!(
@@ -194,5 +254,30 @@ impl Report {
             ));
         }
         s
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::PublishReport;
+
+    #[test]
+    fn rates_around_a_publish_leave_out_its_second_and_the_last() {
+        let p = PublishReport {
+            at_secs: 3.4,
+            ..PublishReport::default()
+        }
+        .with_rates(&[10, 12, 14, 1, 4, 8, 6, 99]);
+        assert_eq!(p.rate_before, 12.0);
+        assert_eq!(p.rate_after, 6.0);
+        assert_eq!(p.min_rate_after, 4.0);
+
+        let early = PublishReport::default().with_rates(&[5, 7]);
+        assert_eq!(
+            (early.rate_before, early.rate_after, early.min_rate_after),
+            (0.0, 0.0, 0.0)
+        );
+        let none = PublishReport::default().with_rates(&[]);
+        assert_eq!(none.rate_after, 0.0);
     }
 }

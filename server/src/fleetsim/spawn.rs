@@ -17,6 +17,8 @@ pub struct Spawned {
     pub data: PathBuf,
     /// The temporary directory holding the data directory and the server's log.
     pub dir: PathBuf,
+    /// The server's config directory: a copy, so that `--publish-at` can change it.
+    pub config: PathBuf,
 }
 
 impl Drop for Spawned {
@@ -59,6 +61,15 @@ pub fn spawn(opts: &SpawnOptions) -> Result<Spawned> {
         std::env::temp_dir().join(format!("vigo-fleetsim-{}", vigo_shared::hex::encode(&rnd)));
     std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
     let data = dir.join("data");
+    let config = dir.join("config");
+    let secrets = dir.join("secrets");
+    copy_dir(opts.config, &config)?;
+    if opts.secrets.is_dir() {
+        copy_dir(opts.secrets, &secrets)?;
+    } else {
+        std::fs::create_dir_all(&secrets)
+            .with_context(|| format!("creating {}", secrets.display()))?;
+    }
     let out = Command::new(opts.server_bin)
         .args(["init", "--data"])
         .arg(&data)
@@ -75,9 +86,9 @@ pub fn spawn(opts: &SpawnOptions) -> Result<Spawned> {
         .args(["run", "--listen", "127.0.0.1:0", "--data"])
         .arg(&data)
         .arg("--config")
-        .arg(opts.config)
+        .arg(&config)
         .arg("--secrets")
-        .arg(opts.secrets)
+        .arg(&secrets)
         // Every simulated node enrolls from 127.0.0.1: the per-address limit must not
         // stand in the way, nor the connection limit with one connection per node.
         .args(["--enroll-per-minute", "100000000"])
@@ -101,6 +112,7 @@ pub fn spawn(opts: &SpawnOptions) -> Result<Spawned> {
         url,
         data: data.clone(),
         dir: dir.clone(),
+        config: config.clone(),
     };
     match rx.recv_timeout(Duration::from_secs(60)) {
         Ok(url) => Ok(spawned(url)),
@@ -111,6 +123,23 @@ pub fn spawn(opts: &SpawnOptions) -> Result<Spawned> {
             bail!("the server did not start; its log:\n{log}")
         }
     }
+}
+
+/// Copies a directory tree (files and folders; the example config has nothing else).
+fn copy_dir(from: &Path, to: &Path) -> Result<()> {
+    std::fs::create_dir_all(to).with_context(|| format!("creating {}", to.display()))?;
+    for entry in std::fs::read_dir(from).with_context(|| format!("reading {}", from.display()))? {
+        let entry = entry.with_context(|| format!("reading {}", from.display()))?;
+        let target = to.join(entry.file_name());
+        if entry.file_type()?.is_dir() {
+            copy_dir(&entry.path(), &target)?;
+        } else {
+            std::fs::copy(entry.path(), &target).with_context(|| {
+                format!("copying {} to {}", entry.path().display(), target.display())
+            })?;
+        }
+    }
+    Ok(())
 }
 
 /// Memory and CPU time of a process, from `/proc/<pid>/status` and `/proc/<pid>/stat`.

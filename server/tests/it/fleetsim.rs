@@ -1,6 +1,7 @@
 //! The fleet simulator end to end at small scale: the debug `vigo-fleetsim` spawns a real
-//! server, enrolls every node and checks in in both modes. Only correctness is asserted
-//! (no errors, every node enrolled, changing nodes got new bundles), never timing.
+//! server, enrolls every node and checks in in both modes, publishing a changed config
+//! during each. Only correctness is asserted (no errors, every node enrolled, changing
+//! nodes got new bundles, the publishes were accepted and recompiled), never timing.
 
 use std::process::Command;
 
@@ -25,6 +26,8 @@ fn simulated_fleet_enrolls_and_checks_in_without_errors() {
             "0.1",
             "--results-share",
             "0.2",
+            "--publish-at",
+            "0.5",
             "--server-bin",
             env!("CARGO_BIN_EXE_vigo-server"),
             "--json",
@@ -52,6 +55,22 @@ fn simulated_fleet_enrolls_and_checks_in_without_errors() {
         assert!(m["unchanged"].as_u64().unwrap() > 0, "{name}");
         assert_eq!(m["changing_nodes_with_new_bundle"], 2, "{name}");
         assert!(m["bundles"].as_u64().unwrap() >= 2, "{name}");
+        let per_second: u64 = m["per_second"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|n| n.as_u64().unwrap())
+            .sum();
+        assert_eq!(per_second, m["checkins"].as_u64().unwrap(), "{name}");
+        // The publish half a second in was accepted, changed no node's bundle (no
+        // unexpected_bundle error above) and made nodes recompile.
+        let p = &m["publish"];
+        assert_eq!(p["error"], serde_json::Value::Null, "{name}: {p}");
+        assert_eq!(p["result"], "accepted", "{name}: {p}");
+        assert!(
+            m["stats_after"]["compiles"].as_u64().unwrap() > p["compiles_before"].as_u64().unwrap(),
+            "{name}: {p}"
+        );
     }
     // Every check-in of the reconnect mode made a handshake, and the server resumed them
     // (it issues TLS 1.3 tickets; see daemon::tls_config).
