@@ -4,7 +4,7 @@
 //! Each run appends one row per benchmark to `bench/results.tsv`: date (UTC), commit,
 //! benchmark, mean and the 95% confidence bounds in milliseconds; plus the agent's
 //! no-change convergence of the example users and 500 files (converge.rs). The simulator
-//! runs (fleetsim.rs, [`FLEETS`]) append to `bench/fleetsim.tsv`; `--no-fleet` skips them
+//! runs (fleetsim.rs, [`FLEETS`] and [`fleet_args`]) append to `bench/fleetsim.tsv`; `--no-fleet` skips them
 //! (the 100,000-node run takes about 15 minutes, most of it enrollment and first compiles).
 //! Timing lives here, in benchmarks that anyone can rerun, never as assertions in tests.
 
@@ -19,13 +19,17 @@ use crate::root;
 /// Benchmarks to run: (package, bench target).
 const BENCHES: &[(&str, &str)] = &[("vigo-server", "config"), ("vigo-server", "checkin")];
 
-/// The simulator runs: no-change check-ins (the targets in docs/performance.md are for
-/// those), a reconnecting phase over the whole fleet and a keep-alive phase of 1,000 nodes
-/// (each holding a connection) among all enrolled ones.
-const FLEETS: &[&[&str]] = &[
-    &[
+/// The simulator runs, by fleet size: no-change check-ins (the targets in
+/// docs/performance.md are for those), a reconnecting phase over the whole fleet and a
+/// keep-alive phase of 1,000 nodes (each holding a connection) among all enrolled ones.
+const FLEETS: &[usize] = &[10_000, 100_000];
+
+/// `vigo-fleetsim` arguments for a run of `nodes`.
+fn fleet_args(nodes: usize) -> Vec<String> {
+    let nodes = nodes.to_string();
+    [
         "--nodes",
-        "10000",
+        &nodes,
         "--concurrency",
         "64",
         "--duration",
@@ -38,24 +42,11 @@ const FLEETS: &[&[&str]] = &[
         "0",
         "--results-share",
         "0",
-    ],
-    &[
-        "--nodes",
-        "100000",
-        "--concurrency",
-        "64",
-        "--duration",
-        "20",
-        "--mode",
-        "reconnect,keepalive",
-        "--keepalive-nodes",
-        "1000",
-        "--changing-share",
-        "0",
-        "--results-share",
-        "0",
-    ],
-];
+    ]
+    .iter()
+    .map(|a| a.to_string())
+    .collect()
+}
 
 pub fn run(args: &[String]) -> Result<()> {
     let root = root();
@@ -117,9 +108,8 @@ pub fn run(args: &[String]) -> Result<()> {
     std::fs::write(&results, existing)?;
     print!("appended to bench/results.tsv:\n{rows}");
     if fleet {
-        for args in FLEETS {
-            let args: Vec<String> = args.iter().map(|a| a.to_string()).collect();
-            crate::fleetsim::run(&args)?;
+        for &nodes in FLEETS {
+            crate::fleetsim::run(&fleet_args(nodes))?;
         }
     }
     Ok(())
