@@ -202,18 +202,11 @@ pub async fn checkin(
         (facts, !entry.facts_known, entry.results_stored, req.bundle)
     };
 
-    if facts.is_none() {
+    // No facts taken: the agent holds the current bundle.
+    let Some(facts) = facts else {
         return Ok(answer(&policy, None, need_full, stored));
-    }
-    let fresh = compile_for(
-        &state,
-        &policy,
-        &signed.node,
-        key,
-        facts.unwrap_or_default(),
-        need_full,
-    )
-    .await?;
+    };
+    let fresh = compile_for(&state, &policy, &signed.node, key, facts, need_full).await?;
     if let Some(entry) = state.index.nodes().get_mut(&signed.node) {
         // A newer policy may have been published while this one compiled: the entry
         // keeps it only until the next check-in sees the generation differ.
