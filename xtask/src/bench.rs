@@ -176,22 +176,9 @@ fn find_estimates(dir: &Path) -> Vec<std::path::PathBuf> {
 }
 
 fn git(root: &Path, args: &[&str]) -> Option<String> {
-    let out = Command::new("git")
-        .current_dir(root)
-        .args(args)
-        .output()
-        .ok()?;
-    out.status
-        .success()
-        .then(|| String::from_utf8_lossy(&out.stdout).trim().to_string())
+    crate::stdout_of(Command::new("git").current_dir(root).args(args))
 }
 
 fn today() -> Option<String> {
-    let out = Command::new("date")
-        .args(["-u", "+%Y-%m-%d"])
-        .output()
-        .ok()?;
-    out.status
-        .success()
-        .then(|| String::from_utf8_lossy(&out.stdout).trim().to_string())
+    crate::stdout_of(Command::new("date").args(["-u", "+%Y-%m-%d"]))
 }

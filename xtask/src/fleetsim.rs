@@ -12,13 +12,6 @@ use crate::root;
 
 const HEADER: &str = "date\tcommit\tnodes\tmode\tconcurrency\tduration_s\tcheckins_per_s\tp50_ms\tp95_ms\tp99_ms\terrors\tserver_rss_mb\trss_per_node_b\tserver_cpu_s\tsqlite_bytes\tenroll_s\tserver_cpu_us_per_checkin\tresumed_share\tfleet_rss_mb";
 
-fn output(cmd: &mut Command) -> Option<String> {
-    let out = cmd.output().ok()?;
-    out.status
-        .success()
-        .then(|| String::from_utf8_lossy(&out.stdout).trim().to_string())
-}
-
 /// An older file under the current header: rows written before a column existed get `-`
 /// in it.
 fn with_header(existing: &str) -> String {
@@ -68,7 +61,8 @@ pub fn run(args: &[String]) -> Result<()> {
     let _ = std::fs::remove_file(&json);
     let r: serde_json::Value = serde_json::from_str(&text).context("reading the JSON report")?;
 
-    let date = output(Command::new("date").args(["-u", "+%Y-%m-%dT%H:%MZ"])).unwrap_or_default();
+    let date =
+        crate::stdout_of(Command::new("date").args(["-u", "+%Y-%m-%dT%H:%MZ"])).unwrap_or_default();
     let commit = crate::bench::commit();
     let f = |v: &serde_json::Value| v.as_f64().unwrap_or(f64::NAN);
     let nodes = r["nodes"].as_u64().unwrap_or(0);

@@ -58,6 +58,14 @@ fn main() -> ExitCode {
 }
 
 /// The workspace root (xtask lives one level below it).
+/// A command's standard output, trimmed, when it ran and succeeded.
+pub fn stdout_of(cmd: &mut std::process::Command) -> Option<String> {
+    let out = cmd.output().ok()?;
+    out.status
+        .success()
+        .then(|| String::from_utf8_lossy(&out.stdout).trim().to_string())
+}
+
 pub fn root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
         .parent()

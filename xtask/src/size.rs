@@ -240,10 +240,7 @@ fn describe(cmd: &Command) -> String {
 }
 
 fn command_line(program: &str, args: &[&str]) -> Option<String> {
-    let out = Command::new(program).args(args).output().ok()?;
-    out.status
-        .success()
-        .then(|| String::from_utf8_lossy(&out.stdout).trim().to_string())
+    crate::stdout_of(Command::new(program).args(args))
 }
 
 /// `libc bytes` lines; `#` starts a comment.

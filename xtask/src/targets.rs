@@ -171,13 +171,7 @@ pub fn sysroot() -> Option<PathBuf> {
     static SYSROOT: std::sync::OnceLock<Option<PathBuf>> = std::sync::OnceLock::new();
     SYSROOT
         .get_or_init(|| {
-            let out = Command::new("rustc")
-                .args(["--print", "sysroot"])
-                .output()
-                .ok()?;
-            out.status
-                .success()
-                .then(|| PathBuf::from(String::from_utf8_lossy(&out.stdout).trim()))
+            crate::stdout_of(Command::new("rustc").args(["--print", "sysroot"])).map(PathBuf::from)
         })
         .clone()
 }
