@@ -508,6 +508,16 @@ fn publish(server: &Server) -> Result<ExitCode> {
                 "published config {policy} (was {}); nodes get it at their next check-in",
                 json["previous"].as_str().unwrap_or_default()
             );
+            let nodes = &json["nodes"];
+            if let (Some(kept), Some(rebuilt), Some(fresh)) = (
+                nodes["kept"].as_u64(),
+                nodes["rebuilt"].as_u64(),
+                nodes["not_compiled"].as_u64(),
+            ) {
+                println!(
+                    "bundles: {rebuilt} node(s) get a new one, {kept} keep theirs (none of their inputs changed), {fresh} not compiled since the server started"
+                );
+            }
             Ok(ExitCode::SUCCESS)
         }
         (200, Some("unchanged")) => {

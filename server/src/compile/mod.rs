@@ -7,6 +7,7 @@
 //! so the agent reports it, and the rest of the policy still converges.
 
 pub mod env;
+pub mod inputs;
 pub mod order;
 pub mod template;
 
@@ -529,10 +530,10 @@ fn compile_attrs(
     for (key, def) in &r.attrs {
         let value = match (&def.value, key.as_str()) {
             (AttrSrc::Str(path), "source") => {
-                let file = config.dir.join(path);
-                let text = std::fs::read_to_string(&file)
-                    .map_err(|e| format!("cannot read `source: {path}`: {e}"))?;
-                attrs.insert("content".into(), AttrValue::Str(text));
+                let text = config.files.get(path).ok_or_else(|| {
+                    format!("`source: {path}` could not be read when the config was loaded")
+                })?;
+                attrs.insert("content".into(), AttrValue::Str(text.clone()));
                 continue;
             }
             (AttrSrc::Str(tpl), "content") => {

@@ -127,12 +127,55 @@ pub fn load(dir: &Path, secrets: &dyn SecretProvider) -> (Config, Vec<Diagnostic
     }
 
     hash_tree(&dir, &dir.join("files"), &mut hasher);
+    read_sources(&mut config, &mut hasher, &mut diags);
     config.hash = vigo_shared::hex::encode(&hasher.finalize());
 
     check::check(&mut config, secrets, &mut diags);
     diags.sort();
     diags.dedup();
     (config, diags)
+}
+
+/// Reads the files `source:` attributes name into `config.files`. Those under `files/`
+/// are already in the hash; any other is added to it, so the hash still covers every byte
+/// a bundle can carry. A missing file was diagnosed by the resource check; one that is not
+/// UTF-8 text is diagnosed here.
+fn read_sources(config: &mut Config, hasher: &mut Sha256, diags: &mut Vec<Diagnostic>) {
+    use super::model::{AttrDef, AttrSrc};
+    let mut files = BTreeMap::new();
+    for module in config.modules.values() {
+        for res in &module.resources {
+            let Some(AttrDef {
+                value: AttrSrc::Str(path),
+                span,
+            }) = res.attrs.get("source")
+            else {
+                continue;
+            };
+            if files.contains_key(path) {
+                continue;
+            }
+            let Ok(bytes) = std::fs::read(config.dir.join(path)) else {
+                continue;
+            };
+            if !path.starts_with("files/") {
+                hasher.update(path.as_bytes());
+                hasher.update([0]);
+                hasher.update((bytes.len() as u64).to_le_bytes());
+                hasher.update(&bytes);
+            }
+            match String::from_utf8(bytes) {
+                Ok(text) => {
+                    files.insert(path.clone(), text);
+                }
+                Err(_) => diags.push(
+                    Diagnostic::new(span.clone(), format!("`source: {path}` is not UTF-8 text"))
+                        .hint("a file resource's content is text; convert the file or manage it another way"),
+                ),
+            }
+        }
+    }
+    config.files = files;
 }
 
 /// The `*.yaml` / `*.yml` files of a sub-directory, sorted, relative to the config dir.

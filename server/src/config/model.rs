@@ -28,6 +28,10 @@ pub struct Config {
     pub waivers: Vec<Waiver>,
     /// Every secret the config references, resolved (values stay in memory only).
     pub secrets: BTreeMap<SecretRef, Secret>,
+    /// The text of every file a `source:` attribute names, by the path as written, read
+    /// when the config was loaded: a bundle compiled later gets the published text, not
+    /// whatever the file holds by then.
+    pub files: BTreeMap<String, String>,
 }
 
 /// Fleet-wide settings from `vigo.yaml`.

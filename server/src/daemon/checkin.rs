@@ -109,10 +109,16 @@ pub async fn checkin(
         &body,
     );
 
+    // The policy this check-in is answered from: taken once, so that a publish meanwhile
+    // cannot mix two versions into one answer.
+    let policy = state.policy();
+
     // Look the node up, then verify outside the lock, in a micro-batch (daemon/verify.rs): a
-    // signature check costs ~100 µs alone and must not serialize the fleet. The checks are repeated under the lock before any
-    // change, in case a concurrent request or a revocation came in between.
-    let key = {
+    // signature check costs ~100 µs alone and must not serialize the fleet. The checks are
+    // repeated under the lock before any change, in case a concurrent request or a
+    // revocation came in between. A bundle compiled from an older policy is taken out
+    // too, to see (outside the lock) whether this policy keeps it.
+    let (key, older) = {
         let nodes = state.index.nodes();
         let Some(entry) = nodes.get(&signed.node) else {
             return Err(refuse(StatusCode::FORBIDDEN, ROUTE, &peer, "unknown node"));
@@ -123,8 +129,14 @@ pub async fn checkin(
         if signed.seq <= entry.last_seq {
             return Err(unauthorized("replayed or out-of-order sequence number"));
         }
-        entry.key
+        let older = entry
+            .bundle
+            .as_ref()
+            .filter(|b| b.generation != policy.generation)
+            .cloned();
+        (entry.key, older)
     };
+    let kept = older.filter(|memo| policy.keeps(memo, &signed.node));
     if !state
         .verifier
         .verify(*key.as_bytes(), message, signed.signature)
@@ -140,10 +152,6 @@ pub async fn checkin(
             "malformed check-in body",
         )
     })?;
-
-    // The policy this check-in is answered from: taken once, so that a publish meanwhile
-    // cannot mix two versions into one answer.
-    let policy = state.policy();
 
     // Up to the bundle decision, everything happens under the index lock, in memory only.
     let (facts, need_full, stored, agent_bundle) = {
@@ -180,6 +188,14 @@ pub async fn checkin(
         }
         dirty.progress(&signed.node, entry.enrolled, signed.seq, now);
         drop(dirty);
+        // The publish did not touch what this node's bundle was compiled from: it is
+        // current (unless the bundle was replaced meanwhile).
+        if let (Some(kept), Some(b)) = (&kept, entry.bundle.as_mut())
+            && b.hash == kept.hash
+            && b.generation == kept.generation
+        {
+            b.generation = policy.generation;
+        }
         let memo = entry.bundle.clone();
         let stale = match &memo {
             None => true,
@@ -302,6 +318,23 @@ async fn compile_for(
         let compiled = crate::compile::compile(&policy.config, &node, facts.as_ref(), &today)
             .map_err(|e| ApiError::internal("compiling the bundle", e))?;
         let rules: Vec<&str> = policy.rule_conditions.iter().map(String::as_str).collect();
+        let selected: std::collections::BTreeSet<&str> = compiled
+            .trace
+            .rules
+            .iter()
+            .filter(|r| r.matched)
+            .map(|r| r.name.as_str())
+            .collect();
+        let modules: Vec<&str> = compiled
+            .trace
+            .modules
+            .iter()
+            .map(|m| m.name.as_str())
+            .collect();
+        let inputs = policy.digests.as_ref().and_then(|d| {
+            d.record(&policy.config, &node, &selected, &modules)
+                .map(|i| st.index.intern_inputs(i))
+        });
         let mut bundle = compiled.bundle;
         crate::seal::seal_bundle(&mut bundle, &st.bundle_key, &node_key)
             .map_err(|e| ApiError::internal("sealing the bundle", e))?;
@@ -315,6 +348,7 @@ async fn compile_for(
                     .index
                     .intern_facts_used(facts_used(&compiled.trace, &rules)),
                 with_facts: !facts_unknown,
+                inputs,
             },
         })
     })

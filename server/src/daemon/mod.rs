@@ -26,8 +26,9 @@ use tokio::sync::Semaphore;
 use tokio_rustls::TlsAcceptor;
 use vigo_shared::sign::SigningKey;
 
+use crate::compile::inputs::ConfigDigests;
 use crate::config::model::Config;
-use crate::fleet::index::FleetIndex;
+use crate::fleet::index::{BundleMemo, FleetIndex};
 use crate::pki::Ca;
 use crate::store::Db;
 
@@ -124,6 +125,10 @@ pub struct Policy {
     /// config hash because secret values are not part of that hash, and publishing a
     /// rotated secret must rebuild the bundles that carry it.
     pub generation: u64,
+    /// Digests of the config's parts: a bundle of an older generation whose inputs all
+    /// digest the same here is kept (`compile::inputs`). `None`: every bundle of an older
+    /// generation is recompiled.
+    pub digests: Option<ConfigDigests>,
 }
 
 impl Policy {
@@ -134,10 +139,21 @@ impl Policy {
             .iter()
             .filter_map(|r| r.when.as_ref().map(|c| c.text.clone()))
             .collect();
+        let digests = ConfigDigests::of(&config);
         Policy {
             config,
             rule_conditions,
             generation: 0,
+            digests,
+        }
+    }
+
+    /// Whether `memo`, compiled from an older generation for `node`, is still what this
+    /// policy would compile (for the same facts).
+    pub fn keeps(&self, memo: &BundleMemo, node: &str) -> bool {
+        match (&self.digests, &memo.inputs) {
+            (Some(digests), Some(inputs)) => digests.unchanged_for(&self.config, inputs, node),
+            _ => false,
         }
     }
 

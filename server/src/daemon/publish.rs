@@ -60,11 +60,20 @@ pub async fn publish(
                 diagnostics: diags.len() as u64,
             })
             .map_err(|e| ApiError::internal("recording the publish", e))?;
-        if result == "accepted" {
+        let nodes = if result == "accepted" {
             st.swap_policy(Policy::new(config));
-        }
+            Some(bundles_kept(&st.index, &st.policy()))
+        } else {
+            None
+        };
+        let kept = nodes.as_ref().map_or(String::new(), |n| {
+            format!(
+                "; bundles kept for {} node(s), rebuilt at next check-in for {}, {} not compiled yet",
+                n.kept, n.rebuilt, n.not_compiled
+            )
+        });
         eprintln!(
-            "vigo-server: publish by {who}: {result} config {policy} ({} problem(s)); serving {}",
+            "vigo-server: publish by {who}: {result} config {policy} ({} problem(s)); serving {}{kept}",
             diags.len(),
             st.policy().hash()
         );
@@ -80,12 +89,46 @@ pub async fn publish(
                 "policy": policy,
                 "previous": previous.hash(),
                 "serving": st.policy().hash(),
+                "nodes": nodes,
                 "diagnostics": diags,
             }),
         ))
     })
     .await?;
     Ok((answer.0, Json(answer.1)).into_response())
+}
+
+/// What a publish does to the bundles compiled so far: `kept` nodes' bundles are what the
+/// new policy compiles too (none of their inputs changed); `rebuilt` nodes get a new one
+/// at their next check-in; `not_compiled` nodes have had none compiled since the server
+/// started (they compile at their next check-in either way). Fact changes aside.
+#[derive(Debug, Default, PartialEq, Eq, serde::Serialize)]
+pub struct BundlesKept {
+    pub kept: u64,
+    pub rebuilt: u64,
+    pub not_compiled: u64,
+}
+
+/// Counts [`BundlesKept`] for `policy`. The memos are copied out under the index lock
+/// (shared `Arc`s, no compile) and checked outside it.
+pub fn bundles_kept(index: &crate::fleet::index::FleetIndex, policy: &Policy) -> BundlesKept {
+    let memos: Vec<(String, Option<crate::fleet::index::BundleMemo>)> = index
+        .nodes()
+        .iter()
+        .filter(|(_, e)| !e.revoked)
+        .map(|(name, e)| (name.clone(), e.bundle.clone()))
+        .collect();
+    let mut out = BundlesKept::default();
+    for (name, memo) in memos {
+        match memo {
+            None => out.not_compiled += 1,
+            Some(m) if m.generation == policy.generation || policy.keeps(&m, &name) => {
+                out.kept += 1
+            }
+            Some(_) => out.rebuilt += 1,
+        }
+    }
+    out
 }
 
 /// `GET /v1/admin/publishes`: `{"publishes": [PublishRow…], "serving": HASH}`, oldest first.

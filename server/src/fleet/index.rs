@@ -8,6 +8,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 
 use vigo_shared::sign::{BundleHash, PublicKey};
 
+use crate::compile::inputs::Inputs;
 use crate::store::{Batch, NodeRow};
 use crate::trace::Trace;
 
@@ -30,6 +31,10 @@ pub struct BundleMemo {
     pub facts_used: Arc<BTreeSet<String>>,
     /// Whether it was compiled with the node's facts (else fact conditions went to the agent).
     pub with_facts: bool,
+    /// The parts of the config the compile read (`compile::inputs`): a publish that
+    /// changes none of them keeps this bundle. `None`: recompile after any publish.
+    /// Shared like `facts_used` ([`FleetIndex::intern_inputs`]).
+    pub inputs: Option<Arc<Inputs>>,
 }
 
 /// A freshly compiled bundle: the bytes for this answer and the memo for the index.
@@ -174,7 +179,42 @@ pub struct FleetIndex {
     nodes: Mutex<HashMap<String, NodeEntry>>,
     dirty: Mutex<Dirty>,
     /// Distinct `facts_used` sets, shared by the memos of every node that has one.
-    facts_used: Mutex<std::collections::HashSet<Arc<BTreeSet<String>>>>,
+    facts_used: Pool<BTreeSet<String>>,
+    /// Distinct compile inputs, likewise.
+    inputs: Pool<Inputs>,
+}
+
+/// Shared copies of values many nodes hold alike: one `Arc` per distinct value. Values no
+/// memo holds any more are dropped when the pool grows past a bound.
+struct Pool<T>(Mutex<std::collections::HashSet<Arc<T>>>);
+
+impl<T> Default for Pool<T> {
+    fn default() -> Pool<T> {
+        Pool(Mutex::default())
+    }
+}
+
+impl<T: Eq + std::hash::Hash> Pool<T> {
+    /// Distinct values kept before unused ones are dropped.
+    const BOUND: usize = 1024;
+
+    fn intern(&self, value: T) -> Arc<T> {
+        let mut pool = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(shared) = pool.get(&value) {
+            return shared.clone();
+        }
+        if pool.len() >= Self::BOUND {
+            pool.retain(|s| Arc::strong_count(s) > 1);
+        }
+        let shared = Arc::new(value);
+        pool.insert(shared.clone());
+        shared
+    }
+
+    #[cfg(test)]
+    fn len(&self) -> usize {
+        self.0.lock().unwrap_or_else(|e| e.into_inner()).len()
+    }
 }
 
 impl FleetIndex {
@@ -240,18 +280,13 @@ impl FleetIndex {
     }
 
     /// The shared copy of `set`: nodes whose policies read the same facts share one set.
-    /// Sets no memo holds any more are dropped when the pool grows.
     pub fn intern_facts_used(&self, set: BTreeSet<String>) -> Arc<BTreeSet<String>> {
-        let mut pool = self.facts_used.lock().unwrap_or_else(|e| e.into_inner());
-        if let Some(shared) = pool.get(&set) {
-            return shared.clone();
-        }
-        if pool.len() >= 1024 {
-            pool.retain(|s| Arc::strong_count(s) > 1);
-        }
-        let shared = Arc::new(set);
-        pool.insert(shared.clone());
-        shared
+        self.facts_used.intern(set)
+    }
+
+    /// The shared copy of `inputs`: nodes a config treats alike share one.
+    pub fn intern_inputs(&self, inputs: Inputs) -> Arc<Inputs> {
+        self.inputs.intern(inputs)
     }
 
     /// After a flush: results up to these sequence numbers are durable.
@@ -346,7 +381,7 @@ mod interning_tests {
         for i in 0..1100 {
             let _ = index.intern_facts_used(set(&[&format!("f{i}")]));
         }
-        let pool = index.facts_used.lock().unwrap().len();
+        let pool = index.facts_used.len();
         assert!(pool < 1100, "unused sets were dropped (pool {pool})");
         let again = index.intern_facts_used(set(&["hostname", "os_family"]));
         assert!(Arc::ptr_eq(&a, &again));

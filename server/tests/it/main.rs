@@ -6,6 +6,7 @@ mod e2e;
 mod fixture;
 mod fleet;
 mod fleetsim;
+mod inputs;
 mod server_app;
 mod server_checkin;
 mod server_crash;

@@ -350,3 +350,71 @@ fn a_rotated_secret_is_published_although_the_files_hash_the_same() {
         assert!(!shown.contains(planted), "the secret was shown: {shown}");
     }
 }
+
+/// A publish that changes one module rebuilds only the bundles of the nodes that include
+/// it: another node's next check-in is answered `unchanged` without a compile, and the
+/// publish says how many nodes keep their bundle.
+#[test]
+fn a_publish_changing_one_module_recompiles_only_the_nodes_that_include_it() {
+    let tmp = TempDir::new("publish-selective");
+    let server = server_with_copy(&tmp);
+    let config = server.config.0.clone();
+    let facts = json!({ "full": true, "set": serde_json::from_str::<Value>(FACTS).unwrap() });
+    // web01 gets modules web + base + os-users; app01 only base + os-users.
+    let mut nodes = [Node::new("web01.demo", 24), Node::new("app01.demo", 25)];
+    let mut held = Vec::new();
+    for node in &mut nodes {
+        let r = node.enroll(&server, &server.token("*.demo", 600));
+        assert_eq!(r.status, 200, "{}", r.body);
+        let r = node.checkin(&server, &json!({ "facts": facts }));
+        held.push(bundle_hash(&server, &r.json()).0);
+    }
+    let [web, app] = &mut nodes;
+
+    let module = std::fs::read_to_string(config.join("modules/web.yaml")).unwrap();
+    write(
+        &config,
+        "modules/web.yaml",
+        &module.replace("listen_port: 80", "listen_port: 8080"),
+    );
+    let out = server.vigocli(&["config", "publish"]);
+    assert!(out.status.success(), "{}", text(&out));
+    assert!(
+        text(&out).contains("bundles: 1 node(s) get a new one, 1 keep theirs"),
+        "{}",
+        text(&out)
+    );
+
+    let compiles = server.compiles();
+    for _ in 0..2 {
+        let r = app.checkin(&server, &json!({ "bundle": held[1] }));
+        assert_eq!(r.json()["status"], "unchanged", "{}", r.body);
+    }
+    assert_eq!(
+        server.compiles(),
+        compiles,
+        "the unaffected node recompiled"
+    );
+    let r = web.checkin(&server, &json!({ "bundle": held[0] }));
+    let (new, _) = bundle_hash(&server, &r.json());
+    assert_ne!(new, held[0]);
+    assert_eq!(server.compiles(), compiles + 1);
+    let r = web.checkin(&server, &json!({ "bundle": new }));
+    assert_eq!(r.json()["status"], "unchanged", "{}", r.body);
+
+    // A fleet-wide variable reaches both.
+    let settings = std::fs::read_to_string(config.join("vigo.yaml")).unwrap();
+    write(
+        &config,
+        "vigo.yaml",
+        &settings.replace("ops@example.com", "sre@example.com"),
+    );
+    let out = server.vigocli(&["config", "publish"]);
+    assert!(
+        text(&out).contains("bundles: 2 node(s) get a new one, 0 keep theirs"),
+        "{}",
+        text(&out)
+    );
+    let r = app.checkin(&server, &json!({ "bundle": held[1] }));
+    assert_ne!(bundle_hash(&server, &r.json()).0, held[1]);
+}
