@@ -49,6 +49,9 @@ fn key() -> Option<&'static ring::hmac::Key> {
 pub struct ConfigDigests {
     settings: Digest,
     rules: HashMap<String, Digest>,
+    /// One digest over every rule's name and digest: when it is the one a compile
+    /// recorded, no rule changed and no rule needs to be globbed against the node.
+    all_rules: Digest,
     modules: HashMap<String, Digest>,
 }
 
@@ -57,6 +60,7 @@ pub struct ConfigDigests {
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub struct Inputs {
     settings: Digest,
+    all_rules: Digest,
     /// The rules whose globs match the node: name, digest, and whether it selected the node.
     rules: Box<[(Box<str>, Digest, bool)]>,
     /// The modules the node got.
@@ -74,11 +78,19 @@ impl ConfigDigests {
             secrets_in_vars(&config.settings.vars),
             &[],
         );
-        let rules = config
+        let rules: Vec<(String, Digest)> = config
             .rules
             .iter()
             .map(|r| (r.name.clone(), rule_digest(key, config, r)))
             .collect();
+        let mut all = ring::hmac::Context::with_key(key);
+        for (name, d) in &rules {
+            all.update(&(name.len() as u64).to_le_bytes());
+            all.update(name.as_bytes());
+            all.update(d);
+        }
+        let mut all_rules = [0u8; 32];
+        all_rules.copy_from_slice(all.sign().as_ref());
         let modules = config
             .modules
             .values()
@@ -86,7 +98,8 @@ impl ConfigDigests {
             .collect();
         Some(ConfigDigests {
             settings,
-            rules,
+            rules: rules.into_iter().collect(),
+            all_rules,
             modules,
         })
     }
@@ -121,6 +134,7 @@ impl ConfigDigests {
             .collect::<Option<_>>()?;
         Some(Inputs {
             settings: self.settings,
+            all_rules: self.all_rules,
             rules,
             modules,
         })
@@ -144,14 +158,17 @@ impl ConfigDigests {
             .filter(|(_, _, selected)| *selected)
             .all(|(name, d, _)| self.rules.get(&**name) == Some(d));
         // Every rule that globs the node now was known, the same (a new or changed rule
-        // could select it; one that globs it no more and did not select it changes nothing).
-        let globbing_known = config.rules.iter().filter(|r| globs(r, node)).all(|r| {
-            inputs
-                .rules
-                .iter()
-                .any(|(name, d, _)| **name == r.name && self.rules.get(&r.name) == Some(d))
-        });
-        modules_same && selected_same && globbing_known
+        // could select it; one that globs it no more and did not select it changes
+        // nothing). Needed only when some rule changed: ~0.3 µs a rule.
+        let globbing_known = || {
+            config.rules.iter().filter(|r| globs(r, node)).all(|r| {
+                inputs
+                    .rules
+                    .iter()
+                    .any(|(name, d, _)| **name == r.name && self.rules.get(&r.name) == Some(d))
+            })
+        };
+        modules_same && selected_same && (inputs.all_rules == self.all_rules || globbing_known())
     }
 }
 
