@@ -4,6 +4,7 @@
 pub mod bootstrap;
 pub mod checkin;
 pub mod init;
+pub mod node_key;
 pub mod publish;
 pub mod routes;
 pub mod verify;

@@ -250,6 +250,7 @@ async fn enroll(
     }
     let key = PublicKey::parse(&req.public_key)
         .map_err(|_| bad("public_key must be ed25519:<64 hex>"))?;
+    super::node_key::check(key.as_bytes()).map_err(|weak| bad(weak.reason()))?;
     let proof = vigo_shared::hex::decode_array::<64>(&req.proof)
         .ok_or_else(|| bad("proof must be 128 hex digits"))?;
     let Some(id) = token_id(&req.token).map(str::to_string) else {

@@ -99,6 +99,24 @@ fn tokens_are_one_time_glob_bound_and_expire() {
         .unwrap();
     assert_eq!(r.status, 401);
 
+    // A small-order key (the identity) with the signature that verifies for any message
+    // under it (R = identity, S = 0): 400 before the token is looked at.
+    let mut identity = [0u8; 32];
+    identity[0] = 1;
+    let mut forged = [0u8; 64];
+    forged[0] = 1;
+    let body = serde_json::json!({
+        "token": token, "hostname": "web03.web.prod",
+        "public_key": format!("ed25519:{}", vigo_shared::hex::encode(&identity)),
+        "proof": vigo_shared::hex::encode(&forged),
+    });
+    let r = server
+        .anonymous()
+        .post(PATH_ENROLL, body.to_string().as_bytes(), &[])
+        .unwrap();
+    assert_eq!(r.status, 400, "{}", r.body);
+    assert!(r.body.contains("small order"), "{}", r.body);
+
     let mut web = Node::new("web01.web.prod", 5);
     let r = web.enroll(&server, &token);
     assert_eq!(r.status, 200, "{}", r.body);
