@@ -19,6 +19,8 @@ use vigo_shared::protocol::{
 
 use super::routes::{ApiError, read_body, refuse};
 use super::{Peer, Policy, State, now_secs};
+use vigo_shared::sign::BundleHash;
+
 use crate::fleet::index::{BundleMemo, CompiledBundle, FactsText, facts_used};
 
 const ROUTE: &str = "checkin";
@@ -152,9 +154,11 @@ pub async fn checkin(
             "malformed check-in body",
         )
     })?;
+    // The hash of the bundle the agent holds (none, or not a hash: it holds none we made).
+    let held = vigo_shared::hex::decode_array::<32>(&req.bundle).map(BundleHash);
 
     // Up to the bundle decision, everything happens under the index lock, in memory only.
-    let (facts, need_full, stored, agent_bundle) = {
+    let (facts, need_full, stored) = {
         let mut nodes = state.index.nodes();
         let Some(entry) = nodes.get_mut(&signed.node).filter(|e| e.key == key) else {
             return Err(refuse(
@@ -211,11 +215,9 @@ pub async fn checkin(
         // reach it): then compile, which gives the same bytes as before when nothing
         // changed.
         let current = memo.filter(|_| !stale);
-        let agent_has_it = current
-            .as_ref()
-            .is_some_and(|m| m.hash.to_string() == req.bundle);
+        let agent_has_it = current.as_ref().is_some_and(|m| Some(m.hash) == held);
         let facts = (!agent_has_it).then(|| entry.facts.clone());
-        (facts, !entry.facts_known, entry.results_stored, req.bundle)
+        (facts, !entry.facts_known, entry.results_stored)
     };
 
     // No facts taken: the agent holds the current bundle.
@@ -228,20 +230,34 @@ pub async fn checkin(
         // keeps it only until the next check-in sees the generation differ.
         entry.bundle = Some(fresh.memo.clone());
     }
-    let unchanged = agent_bundle == fresh.memo.hash.to_string();
+    let unchanged = held == Some(fresh.memo.hash);
     let bytes = (!unchanged).then_some(fresh.base64.as_str());
     Ok(answer(&policy, bytes, need_full, stored))
 }
 
+/// The check-in answer (docs/protocol.md).
+#[derive(serde::Serialize)]
+struct Answer<'a> {
+    status: &'static str,
+    bundle: Option<&'a str>,
+    results_stored: u64,
+    need_full_facts: bool,
+    interval_secs: u32,
+}
+
 /// The check-in answer: `unchanged`, or the node's signed bundle.
 fn answer(policy: &Policy, bundle: Option<&str>, need_full: bool, stored: u64) -> Response {
-    Json(serde_json::json!({
-        "status": if bundle.is_some() { "bundle" } else { "unchanged" },
-        "bundle": bundle,
-        "results_stored": stored,
-        "need_full_facts": need_full,
-        "interval_secs": policy.config.settings.interval_secs,
-    }))
+    Json(Answer {
+        status: if bundle.is_some() {
+            "bundle"
+        } else {
+            "unchanged"
+        },
+        bundle,
+        results_stored: stored,
+        need_full_facts: need_full,
+        interval_secs: policy.config.settings.interval_secs,
+    })
     .into_response()
 }
 

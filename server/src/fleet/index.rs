@@ -125,7 +125,11 @@ impl Dirty {
 
     /// Records a node's progress: last sequence number and check-in time.
     pub fn progress(&mut self, node: &str, enrollment: u64, seq: u64, at: u64) {
-        let p = self.progress.entry(node.to_string()).or_default();
+        // Most check-ins find their node here already: no key is allocated for them.
+        let p = match self.progress.get_mut(node) {
+            Some(p) => p,
+            None => self.progress.entry(node.to_string()).or_default(),
+        };
         if p.0 != enrollment {
             *p = (enrollment, 0, 0, 0);
         }
