@@ -1,8 +1,9 @@
 //! Micro-benchmarks of the check-in hot path: one signature check (single, and per signature
-//! in the server's micro-batches), and a FleetIndex lookup among 100,000 nodes.
+//! in the server's micro-batches, next to ed25519-zebra's batch verifier for reference), and
+//! a FleetIndex lookup among 100,000 nodes.
 
 use criterion::{BatchSize, Criterion, Throughput, criterion_group, criterion_main};
-use vigo_server::daemon::verify::{VerifyStats, verify_batch, verify_one};
+use vigo_server::daemon::verify::{KeyCache, VerifyStats, verify_batch, verify_one};
 use vigo_server::fleet::index::FleetIndex;
 use vigo_shared::sign::SigningKey;
 
@@ -41,13 +42,38 @@ fn signatures(c: &mut Criterion) {
     });
     let stats = VerifyStats::default();
     for size in [8usize, 32, 64, 128] {
+        let jobs: Vec<(&[u8; 32], &[u8], &[u8; 64])> = items[..size]
+            .iter()
+            .map(|(k, m, s)| (k, m.as_slice(), s))
+            .collect();
         g.throughput(Throughput::Elements(size as u64));
+        // The server's path, every node key already in the cache: each node has checked in
+        // before.
         g.bench_function(format!("verify_batch_{size}"), |b| {
-            let jobs: Vec<(&[u8; 32], &[u8], &[u8; 64])> = items[..size]
-                .iter()
-                .map(|(k, m, s)| (k, m.as_slice(), s))
-                .collect();
-            b.iter(|| assert!(verify_batch(&jobs, &stats).iter().all(|ok| *ok)))
+            let mut keys = KeyCache::default();
+            b.iter(|| assert!(verify_batch(&mut keys, &jobs, &stats).iter().all(|ok| *ok)))
+        });
+        // The same with an empty cache: every key is new.
+        g.bench_function(format!("verify_batch_{size}_cold"), |b| {
+            b.iter_batched(
+                KeyCache::default,
+                |mut keys| assert!(verify_batch(&mut keys, &jobs, &stats).iter().all(|ok| *ok)),
+                BatchSize::SmallInput,
+            )
+        });
+        // ed25519-zebra's batch verifier, which the server used before: the reference.
+        g.bench_function(format!("zebra_batch_{size}"), |b| {
+            b.iter(|| {
+                let mut verifier = ed25519_zebra::batch::Verifier::new();
+                for (k, m, s) in &jobs {
+                    verifier.queue((
+                        ed25519_zebra::VerificationKeyBytes::from(**k),
+                        ed25519_zebra::Signature::from(**s),
+                        *m,
+                    ));
+                }
+                assert!(verifier.verify(rand_core::OsRng).is_ok())
+            })
         });
     }
     g.finish();
