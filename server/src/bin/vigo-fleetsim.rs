@@ -41,9 +41,31 @@ struct Cli {
     #[arg(long)]
     keepalive_nodes: Option<usize>,
     /// Seconds into each timed phase at which a copy of the config is changed and published
-    /// (needs --spawn): the check-in rate around the whole-fleet recompile is reported.
+    /// (needs --spawn): the check-in rate around it, the compiles it caused and the nodes
+    /// it reached are reported.
     #[arg(long)]
     publish_at: Option<f64>,
+    /// What that publish changes: `module` (the `listen_port` default of the web module,
+    /// which only the web nodes include: a server that recompiles selectively recompiles
+    /// only them; any other steady node that gets a new bundle is an `unexpected_bundle`
+    /// error) or `settings` (a vigo.yaml variable every node reads: the whole fleet
+    /// recompiles).
+    #[arg(long, default_value = "module")]
+    publish_change: String,
+    /// Share of the steady (non-changing) nodes named `web-sim-N.prod`: the example
+    /// config's `web` rule gives them the web module, which `--publish-change module`
+    /// edits.
+    #[arg(long, default_value_t = 0.1)]
+    publish_share: f64,
+    /// Check-ins per second to sign ahead of each keepalive phase, spread over the nodes
+    /// that check in during it (0: sign each check-in as it is sent). Signing is the
+    /// simulator's largest cost per kept-alive check-in; signed ahead, it stays out of the
+    /// timed phase (it takes about as long as the phase before it starts).
+    /// Only check-ins that change nothing can be signed ahead (no fact delta, no results);
+    /// a node that has used its own up signs the rest as it goes. Set it above the rate
+    /// expected.
+    #[arg(long, default_value_t = 15_000.0)]
+    presign_rate: f64,
     /// Start a vigo-server in a temporary data directory.
     #[arg(long, conflicts_with = "server")]
     spawn: bool,
@@ -93,6 +115,7 @@ fn main() -> Result<()> {
     for (name, share) in [
         ("--changing-share", cli.changing_share),
         ("--results-share", cli.results_share),
+        ("--publish-share", cli.publish_share),
     ] {
         if !(0.0..=1.0).contains(&share) {
             bail!("{name} must be between 0 and 1");
@@ -138,6 +161,9 @@ fn main() -> Result<()> {
         results_share: cli.results_share,
         keepalive_nodes: cli.keepalive_nodes,
         publish_at: cli.publish_at,
+        publish_change: fleetsim::PublishChange::parse(&cli.publish_change)?,
+        publish_share: cli.publish_share,
+        presign_rate: cli.presign_rate,
         server,
     })?;
     print!("{}", report.table());

@@ -6,15 +6,20 @@
 //! The driver runs closed-loop: `concurrency` tasks each own every `concurrency`-th node and
 //! check them in one after the other as fast as the server answers, so the rate measured is
 //! the server's (plus this client's) capacity, not a schedule. It runs on one thread: the
-//! simulator is meant to be pinned to a core of its own beside the server's.
+//! simulator is meant to be pinned to a core of its own beside the server's, and must spend
+//! much less per check-in than the server so that the server sets the pace (see node.rs
+//! and net.rs for how; `sim_us/ci` in the report is that cost).
 //!
 //! Errors here are `anyhow` rather than a `thiserror` enum: this is a measuring tool whose
 //! every failure ends the run with a message, like `main` and `xtask`.
 
 pub mod net;
 pub mod node;
+mod phase;
+mod publish;
 pub mod report;
 pub mod spawn;
+mod wire;
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -28,7 +33,10 @@ use serde_json::Value;
 use vigo_shared::sign::PublicKey;
 
 use net::{Conn, Target};
-use node::{Outcome, SimNode};
+use node::{Publishes, Role, SimNode};
+use phase::{checkin_phase, deal, presign};
+pub use publish::PublishChange;
+use publish::publish_change;
 use report::{EnrollReport, ModeReport, Percentiles, PublishReport, Report};
 
 /// How check-ins use connections.
@@ -89,21 +97,39 @@ pub struct Options {
     /// the others stay enrolled and idle. `None`: all of them.
     pub keepalive_nodes: Option<usize>,
     /// Seconds into each timed phase at which the config is changed and published (spawned
-    /// server only): every node's next check-in then recompiles.
+    /// server only).
     pub publish_at: Option<f64>,
+    /// What the publish changes.
+    pub publish_change: PublishChange,
+    /// Share of the steady nodes named `web-sim-N.prod`, whose bundles a module publish
+    /// changes.
+    pub publish_share: f64,
+    /// Check-ins per second to sign ahead of each keep-alive phase (0: none), spread over
+    /// the nodes that check in during it.
+    pub presign_rate: f64,
     pub server: ServerChoice,
 }
 
-/// The host-name glob of every simulated node's token, and the names: `db-sim-N.prod` for
-/// changing nodes (the example config's `db*.prod` group, whose `when:` reads
-/// `os_family`), `node-sim-N.prod` for the others.
+/// The host-name glob of every simulated node's token; the names are `db-sim-N.prod`,
+/// `web-sim-N.prod` and `node-sim-N.prod` by [`Role`].
 pub const TOKEN_GLOB: &str = "*-sim-*.prod";
 
-fn node_name(i: usize, changing: bool) -> String {
-    if changing {
-        format!("db-sim-{i:06}.prod")
+/// Whether the `k`-th of a series is one of an exact `share` of it, spread evenly: it is
+/// when `k * share` crosses an integer.
+fn in_share(k: u64, share: f64) -> bool {
+    ((k + 1) as f64 * share).floor() > (k as f64 * share).floor()
+}
+
+/// The role of node `i`: the first `changing` nodes change; of the others, an evenly spread
+/// `web_share` are web nodes (so that any run of nodes, such as the keep-alive subset, holds
+/// about that share of them).
+fn role(i: usize, changing: usize, web_share: f64) -> Role {
+    if i < changing {
+        Role::Changing
+    } else if in_share((i - changing) as u64, web_share) {
+        Role::Web
     } else {
-        format!("node-sim-{i:06}.prod")
+        Role::Steady
     }
 }
 
@@ -166,8 +192,8 @@ pub fn run(opts: Options) -> Result<Report> {
 }
 
 struct Ctx {
-    /// Publishes started by `--publish-at` (counted before the request is sent).
-    publishes: std::sync::atomic::AtomicU64,
+    /// Publishes made by `--publish-at`.
+    publishes: Publishes,
     target: Target,
     ca: CertificateDer<'static>,
     admin: Arc<rustls::ClientConfig>,
@@ -180,7 +206,7 @@ async fn admin_call(
     conn: &mut Option<Conn>,
     method: &str,
     path: &str,
-    body: Vec<u8>,
+    body: &[u8],
 ) -> Result<Value> {
     if !conn.as_ref().is_some_and(Conn::usable) {
         *conn = Some(
@@ -190,78 +216,29 @@ async fn admin_call(
         );
     }
     let c = conn.as_mut().expect("opened above");
-    let (status, answer) = c
+    let answer = c
         .request(&ctx.target, method, path, &[], body)
         .await
         .map_err(|e| anyhow::anyhow!("{method} {path}: {e}"))?;
-    if status != 200 {
+    if answer.status != 200 {
         bail!(
-            "{method} {path} answered {status}: {}",
-            String::from_utf8_lossy(&answer)
+            "{method} {path} answered {}: {}",
+            answer.status,
+            String::from_utf8_lossy(answer.body)
         );
     }
-    serde_json::from_slice(&answer).with_context(|| format!("{method} {path}: not JSON"))
+    serde_json::from_slice(answer.body).with_context(|| format!("{method} {path}: not JSON"))
 }
 
 async fn stats(ctx: &Ctx) -> Value {
     let mut conn = None;
-    admin_call(ctx, &mut conn, "GET", "/v1/admin/stats", Vec::new())
+    admin_call(ctx, &mut conn, "GET", "/v1/admin/stats", &[])
         .await
         .unwrap_or(Value::Null)
 }
 
 fn proc_now(pid: Option<u32>) -> spawn::ProcStats {
     pid.map(spawn::proc_stats).unwrap_or_default()
-}
-
-/// Changes the served config and publishes it: a comment line appended to one module
-/// changes the config's hash and no resource, so every node's next check-in recompiles (the
-/// policy generation changed) and gets a new bundle that differs only in the policy version
-/// it carries — the whole-fleet recompile a publish causes, without changing what the nodes
-/// converge to.
-async fn publish_change(
-    ctx: &Ctx,
-    config: &std::path::Path,
-    phase_start: Instant,
-) -> PublishReport {
-    let at_secs = phase_start.elapsed().as_secs_f64();
-    let module = config.join("modules/base.yaml");
-    let mut report = PublishReport {
-        at_secs,
-        ..PublishReport::default()
-    };
-    let changed = std::fs::read_to_string(&module).and_then(|text| {
-        std::fs::write(
-            &module,
-            format!("{text}\n# vigo-fleetsim publish at {at_secs:.1} s\n"),
-        )
-    });
-    if let Err(e) = changed {
-        report.error = Some(format!("changing {}: {e}", module.display()));
-        return report;
-    }
-    let mut conn = None;
-    let before = stats(ctx).await;
-    ctx.publishes
-        .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
-    match admin_call(ctx, &mut conn, "POST", "/v1/admin/publish", Vec::new()).await {
-        Ok(v) => {
-            report.result = v["result"].as_str().unwrap_or("?").to_string();
-            report.compiles_before = before["compiles"].as_u64().unwrap_or(0);
-        }
-        Err(e) => report.error = Some(format!("publishing: {e:#}")),
-    }
-    report.took_secs = phase_start.elapsed().as_secs_f64() - at_secs;
-    report
-}
-
-/// Splits the nodes among `c` workers (worker w gets nodes w, w + c, ...).
-fn deal(nodes: Vec<SimNode>, c: usize) -> Vec<Vec<SimNode>> {
-    let mut hands: Vec<Vec<SimNode>> = (0..c).map(|_| Vec::new()).collect();
-    for (i, n) in nodes.into_iter().enumerate() {
-        hands[i % c].push(n);
-    }
-    hands
 }
 
 async fn simulate(
@@ -279,7 +256,10 @@ async fn simulate(
     let admin_key = PrivateKeyDer::from_pem_slice(&read(&data.join("admin.key"))?)
         .context("reading admin.key")?;
     let ctx = Arc::new(Ctx {
-        publishes: std::sync::atomic::AtomicU64::new(0),
+        publishes: Publishes {
+            affects_all: opts.publish_change == PublishChange::Settings,
+            ..Publishes::default()
+        },
         target: Target::parse(url)?,
         admin: net::client_config(&ca, Some((admin_chain, admin_key)))?,
         anonymous: net::client_config(&ca, None)?,
@@ -301,8 +281,12 @@ async fn simulate(
     let changing = ((opts.nodes as f64) * opts.changing_share).round() as usize;
     report.changing_nodes = changing;
     let nodes: Vec<SimNode> = (0..opts.nodes)
-        .map(|i| SimNode::new(node_name(i, i < changing), i < changing))
+        .map(|i| {
+            let role = role(i, changing, opts.publish_share);
+            SimNode::new(role.node_name(i), role)
+        })
         .collect();
+    report.web_nodes = nodes.iter().filter(|n| n.role == Role::Web).count();
 
     // Tokens: one per node (they are one-time), all for the simulator's glob.
     eprintln!("vigo-fleetsim: creating {} tokens", opts.nodes);
@@ -316,14 +300,8 @@ async fn simulate(
             let mut tokens = Vec::new();
             let body = serde_json::json!({ "hosts": TOKEN_GLOB, "ttl_secs": 86_400 }).to_string();
             for _ in (w..n).step_by(c) {
-                let v = admin_call(
-                    &ctx,
-                    &mut conn,
-                    "POST",
-                    "/v1/admin/tokens",
-                    body.clone().into_bytes(),
-                )
-                .await?;
+                let v = admin_call(&ctx, &mut conn, "POST", "/v1/admin/tokens", body.as_bytes())
+                    .await?;
                 tokens.push(
                     v["token"]
                         .as_str()
@@ -388,7 +366,7 @@ async fn simulate(
     let started = Instant::now();
     // Each node closes its connection afterwards, as a real agent does: a fleet of 100,000
     // would otherwise hold 100,000 connections open on the server at the end of this pass.
-    let (back, tally) = checkin_phase(&ctx, nodes, c, None, true, 0.0).await;
+    let (back, tally) = checkin_phase(&ctx, nodes, c, None, true, 0.0, 0).await;
     nodes = back;
     report.first_checkin_secs = started.elapsed().as_secs_f64();
     report.first_checkin_errors = tally.errors;
@@ -401,26 +379,41 @@ async fn simulate(
             n.disconnect();
         }
         // By name: a phase hands the nodes back in another order (see `deal`).
-        let bundles_before: std::collections::HashMap<String, u64> =
-            nodes.iter().map(|n| (n.name.clone(), n.bundles)).collect();
-        eprintln!("vigo-fleetsim: {} for {:?}", mode.name(), opts.duration);
-        let stats_before = stats(&ctx).await;
-        let server_before = proc_now(pid);
-        let sim_before = spawn::proc_stats(std::process::id());
-        let started = Instant::now();
+        let bundles_before: std::collections::HashMap<String, (u64, u64)> = nodes
+            .iter()
+            .map(|n| (n.name.clone(), (n.bundles, n.publish_bundles)))
+            .collect();
         let active = match (mode, opts.keepalive_nodes) {
             (Mode::Keepalive, Some(k)) => k.clamp(1, nodes.len().max(1)),
             _ => nodes.len(),
         };
         let idle = nodes.split_off(active.min(nodes.len()));
+        // Only kept-alive check-ins are signed ahead: a reconnecting one costs this client
+        // a TLS handshake (X25519) besides, which signing ahead would not take away.
+        let presign_rate = if mode == Mode::Keepalive {
+            opts.presign_rate
+        } else {
+            0.0
+        };
+        let presign = presign(&mut nodes, presign_rate, opts.duration);
+        eprintln!("vigo-fleetsim: {} for {:?}", mode.name(), opts.duration);
+        let stats_before = stats(&ctx).await;
+        let server_before = proc_now(pid);
+        let sim_before = spawn::proc_stats(std::process::id());
+        let started = Instant::now();
+        let publishes_before = ctx
+            .publishes
+            .started
+            .load(std::sync::atomic::Ordering::SeqCst);
         let publisher = match (opts.publish_at, &config) {
             (Some(at), Some(dir)) => {
                 let ctx = ctx.clone();
                 let dir = dir.clone();
+                let change = opts.publish_change;
                 let when = started + Duration::from_secs_f64(at.max(0.0));
                 Some(tokio::spawn(async move {
                     tokio::time::sleep_until(when.into()).await;
-                    publish_change(&ctx, &dir, started).await
+                    publish_change(&ctx, &dir, change, started).await
                 }))
             }
             _ => None,
@@ -432,6 +425,7 @@ async fn simulate(
             Some(started + opts.duration),
             mode == Mode::Reconnect,
             opts.results_share,
+            publishes_before,
         )
         .await;
         nodes = back;
@@ -449,6 +443,25 @@ async fn simulate(
         let stats_after = stats(&ctx).await;
         let server_cpu = server_after.cpu_secs - server_before.cpu_secs;
         let per_second = std::mem::take(&mut tally.per_second);
+        let publish = publish.map(|mut p| {
+            // Who the publish reached: nodes whose inputs it changed that checked in after
+            // it was accepted, and those that took a new bundle for it in this phase.
+            let affected = |n: &&SimNode| n.affected_by(&ctx.publishes);
+            p.affected_nodes = nodes
+                .iter()
+                .filter(affected)
+                .filter(|n| p.number > 0 && n.publishes_seen >= p.number)
+                .count() as u64;
+            p.nodes_with_new_bundle = nodes
+                .iter()
+                .filter(affected)
+                .filter(|n| n.publish_bundles > bundles_before.get(&n.name).map_or(0, |b| b.1))
+                .count() as u64;
+            let compiles = stats_after.get("compiles").and_then(Value::as_u64);
+            p.compiles_since = compiles.map_or(0, |c| c.saturating_sub(p.compiles_before));
+            p.changing_bundles_since = tally.changing_bundles_after_publish;
+            p.with_rates(&per_second)
+        });
         report.modes.push(ModeReport {
             mode: mode.name().to_string(),
             concurrency: c,
@@ -466,9 +479,14 @@ async fn simulate(
             changing_nodes_with_new_bundle: nodes
                 .iter()
                 .filter(|n| {
-                    n.changing && n.bundles > bundles_before.get(&n.name).copied().unwrap_or(0)
+                    n.role == Role::Changing
+                        && n.bundles > bundles_before.get(&n.name).map_or(0, |b| b.0)
                 })
                 .count() as u64,
+            presigned: presign.signed,
+            presign_secs: presign.secs,
+            presign_cpu_secs: presign.cpu_secs,
+            checkins_presigned: tally.presigned,
             server_before,
             server_after,
             server_cpu_secs: server_cpu,
@@ -477,7 +495,7 @@ async fn simulate(
             sim_cpu_us_per_checkin: sim_cpu * 1e6 / tally.checkins.max(1) as f64,
             stats_before,
             stats_after,
-            publish: publish.map(|p| p.with_rates(&per_second)),
+            publish,
             per_second,
         });
     }
@@ -492,112 +510,4 @@ async fn simulate(
     report.sqlite_bytes = db;
     report.sqlite_wal_bytes = wal;
     Ok(report)
-}
-
-#[derive(Default)]
-struct Tally {
-    /// Check-ins completed in each second of the phase.
-    per_second: Vec<u64>,
-    checkins: u64,
-    latencies: Vec<u64>,
-    errors: BTreeMap<String, u64>,
-    bundles: u64,
-    unchanged: u64,
-    with_results: u64,
-    full: u64,
-    resumed: u64,
-}
-
-/// Check-ins by `c` workers: each node once when `until` is `None`, else round after
-/// round until then.
-async fn checkin_phase(
-    ctx: &Arc<Ctx>,
-    nodes: Vec<SimNode>,
-    c: usize,
-    until: Option<Instant>,
-    reconnect: bool,
-    results_share: f64,
-) -> (Vec<SimNode>, Tally) {
-    let mut tasks = Vec::new();
-    let phase_start = Instant::now();
-    for hand in deal(nodes, c) {
-        let ctx = ctx.clone();
-        tasks.push(tokio::spawn(async move {
-            let mut hand = hand;
-            let mut t = Tally::default();
-            let mut k: u64 = 0;
-            'rounds: loop {
-                for node in hand.iter_mut() {
-                    if until.is_some_and(|u| Instant::now() >= u) {
-                        break 'rounds;
-                    }
-                    // An exact share: a result whenever k * share crosses an integer.
-                    let with_result = ((k + 1) as f64 * results_share).floor()
-                        > (k as f64 * results_share).floor();
-                    k += 1;
-                    match node
-                        .checkin(
-                            &ctx.target,
-                            &ctx.bundle_key,
-                            reconnect,
-                            with_result,
-                            &ctx.publishes,
-                        )
-                        .await
-                    {
-                        Ok((outcome, micros, hs)) => {
-                            t.checkins += 1;
-                            let second = phase_start.elapsed().as_secs() as usize;
-                            if t.per_second.len() <= second {
-                                t.per_second.resize(second + 1, 0);
-                            }
-                            t.per_second[second] += 1;
-                            t.latencies.push(micros);
-                            match outcome {
-                                Outcome::Bundle => t.bundles += 1,
-                                Outcome::Unchanged => t.unchanged += 1,
-                            }
-                            t.with_results += u64::from(with_result);
-                            match hs {
-                                Some(true) => t.resumed += 1,
-                                Some(false) => t.full += 1,
-                                None => {}
-                            }
-                        }
-                        Err(e) => count(&mut t.errors, e.kind, &e.detail),
-                    }
-                }
-                if until.is_none() {
-                    break;
-                }
-            }
-            (hand, t)
-        }));
-    }
-    let mut nodes = Vec::new();
-    let mut all = Tally::default();
-    for task in tasks {
-        let Ok((hand, t)) = task.await else {
-            count(&mut all.errors, "task_panicked", "a worker panicked");
-            continue;
-        };
-        nodes.extend(hand);
-        if all.per_second.len() < t.per_second.len() {
-            all.per_second.resize(t.per_second.len(), 0);
-        }
-        for (sum, n) in all.per_second.iter_mut().zip(&t.per_second) {
-            *sum += n;
-        }
-        all.checkins += t.checkins;
-        all.latencies.extend(t.latencies);
-        for (k, v) in t.errors {
-            *all.errors.entry(k).or_insert(0) += v;
-        }
-        all.bundles += t.bundles;
-        all.unchanged += t.unchanged;
-        all.with_results += t.with_results;
-        all.full += t.full;
-        all.resumed += t.resumed;
-    }
-    (nodes, all)
 }

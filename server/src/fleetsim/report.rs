@@ -65,9 +65,16 @@ pub struct ModeReport {
     pub server_cpu_secs: f64,
     pub server_cpu_us_per_checkin: f64,
     /// The same for this simulator, which runs on one thread: near 1 s per second means
-    /// the client, not the server, set the pace.
+    /// the client, not the server, set the pace. Signing ahead is not in it (below).
     pub sim_cpu_secs: f64,
     pub sim_cpu_us_per_checkin: f64,
+    /// Check-ins signed ahead of the phase (`--presign-rate`), the seconds and simulator
+    /// CPU seconds that took, and how many of them were sent; the others were signed as
+    /// they went.
+    pub presigned: u64,
+    pub presign_secs: f64,
+    pub presign_cpu_secs: f64,
+    pub checkins_presigned: u64,
     pub stats_before: serde_json::Value,
     pub stats_after: serde_json::Value,
     /// Check-ins completed in each second of the phase.
@@ -83,10 +90,25 @@ pub struct PublishReport {
     pub at_secs: f64,
     /// How long the publish request took.
     pub took_secs: f64,
+    /// What was changed: file, variable and new value.
+    pub change: String,
     /// The server's verdict (`accepted`).
     pub result: String,
+    /// Which publish of the run this was (1, 2, ...), when the server accepted it; else 0.
+    pub number: u64,
     /// Compiles the server had counted just before.
     pub compiles_before: u64,
+    /// Compiles from then to the end of the phase.
+    pub compiles_since: u64,
+    /// Of those, at least this many were changing nodes' (their new bundles from check-ins
+    /// started after the publish began); the rest are the publish's, give or take the
+    /// changing nodes' check-ins in flight at that moment.
+    pub changing_bundles_since: u64,
+    /// Nodes whose inputs the publish changed (web nodes; every steady node for a
+    /// settings change) that checked in after it was accepted.
+    pub affected_nodes: u64,
+    /// Nodes of that kind that took a new bundle for it in this phase.
+    pub nodes_with_new_bundle: u64,
     /// Mean check-ins/s over the whole seconds before the publish.
     pub rate_before: f64,
     /// The slowest whole second after it.
@@ -140,6 +162,8 @@ impl ModeReport {
 pub struct Report {
     pub nodes: usize,
     pub changing_nodes: usize,
+    /// Steady nodes named `web-sim-N.prod` (`--publish-share`).
+    pub web_nodes: usize,
     pub changing_share: f64,
     pub results_share: f64,
     pub enrollment: EnrollReport,
@@ -178,9 +202,10 @@ impl Report {
         let mut s = String::new();
         let e = &self.enrollment;
         s.push_str(&format!(
-            "nodes {} (changing {}), enrolled {}; tokens {:.1} s, enrollment {:.1} s ({:.1}/s), first check-in of all {:.1} s\n",
+            "nodes {} (changing {}, web {}), enrolled {}; tokens {:.1} s, enrollment {:.1} s ({:.1}/s), first check-in of all {:.1} s\n",
             self.nodes,
             self.changing_nodes,
+            self.web_nodes,
             e.enrolled,
             e.tokens_secs,
             e.enroll_secs,
@@ -223,17 +248,29 @@ impl Report {
             if !m.errors_by_kind.is_empty() {
                 s.push_str(&format!("  errors {:?}\n", m.errors_by_kind));
             }
-            if let Some(p) = &m.publish {
-                let compiles = m.stats_after.get("compiles").and_then(|c| c.as_u64());
+            if m.presigned > 0 {
                 s.push_str(&format!(
-                    "  publish at {:.1} s ({}, {:.2} s): check-ins/s {:.0} before, {:.0} after (slowest second {:.0}); {} compiles since\n",
+                    "  signed ahead: {} check-ins in {:.1} s ({:.1} CPU s, not in sim_us/ci); {} of them sent\n",
+                    m.presigned, m.presign_secs, m.presign_cpu_secs, m.checkins_presigned
+                ));
+            }
+            if let Some(p) = &m.publish {
+                s.push_str(&format!(
+                    "  publish at {:.1} s ({}; {}, {:.2} s): check-ins/s {:.0} before, {:.0} after (slowest second {:.0})\n",
                     p.at_secs,
+                    p.change,
                     p.error.as_deref().unwrap_or(&p.result),
                     p.took_secs,
                     p.rate_before,
                     p.rate_after,
                     p.min_rate_after,
-                    compiles.map_or(0, |c| c.saturating_sub(p.compiles_before)),
+                ));
+                s.push_str(&format!(
+                    "  {} compiles since the publish ({} of them changing nodes' flips); {} affected nodes checked in after it, {} took a new bundle\n",
+                    p.compiles_since,
+                    p.changing_bundles_since,
+                    p.affected_nodes,
+                    p.nodes_with_new_bundle,
                 ));
             }
         }

@@ -1,7 +1,8 @@
 //! The fleet simulator end to end at small scale: the debug `vigo-fleetsim` spawns a real
-//! server, enrolls every node and checks in in both modes, publishing a changed config
-//! during each. Only correctness is asserted (no errors, every node enrolled, changing
-//! nodes got new bundles, the publishes were accepted and recompiled), never timing.
+//! server, enrolls every node and checks in in both modes, publishing a change to the web
+//! module during each. Only correctness is asserted (no errors, every node enrolled,
+//! changing nodes got new bundles, the publishes were accepted and recompiled the web nodes
+//! and not the fleet), never timing.
 
 use std::process::Command;
 
@@ -28,6 +29,14 @@ fn simulated_fleet_enrolls_and_checks_in_without_errors() {
             "0.2",
             "--publish-at",
             "0.5",
+            "--publish-change",
+            "module",
+            "--publish-share",
+            "0.25",
+            // A few check-ins signed ahead, so that path is taken too (signing many in a
+            // debug build would take long).
+            "--presign-rate",
+            "50",
             "--server-bin",
             env!("CARGO_BIN_EXE_vigo-server"),
             "--json",
@@ -45,6 +54,8 @@ fn simulated_fleet_enrolls_and_checks_in_without_errors() {
     assert_eq!(r["enrollment"]["errors_by_kind"], serde_json::json!({}));
     assert_eq!(r["first_checkin_errors"], serde_json::json!({}));
     assert_eq!(r["changing_nodes"], 2);
+    // A quarter of the 18 steady nodes, evenly spread.
+    assert_eq!(r["web_nodes"], 4);
     assert_eq!(r["stats_end"]["nodes"], 20);
     let modes = r["modes"].as_array().unwrap();
     assert_eq!(modes.len(), 2);
@@ -62,15 +73,24 @@ fn simulated_fleet_enrolls_and_checks_in_without_errors() {
             .map(|n| n.as_u64().unwrap())
             .sum();
         assert_eq!(per_second, m["checkins"].as_u64().unwrap(), "{name}");
-        // The publish half a second in was accepted, changed no node's bundle (no
-        // unexpected_bundle error above) and made nodes recompile.
+        // The publish half a second in changed the web module: it was accepted, every web
+        // node checked in after it and took exactly one new bundle for it (a second one, or
+        // one for any other steady node, is an unexpected_bundle error, and a web node
+        // answered unchanged a missed_publish one: both would be in `errors` above).
         let p = &m["publish"];
         assert_eq!(p["error"], serde_json::Value::Null, "{name}: {p}");
         assert_eq!(p["result"], "accepted", "{name}: {p}");
-        assert!(
-            m["stats_after"]["compiles"].as_u64().unwrap() > p["compiles_before"].as_u64().unwrap(),
-            "{name}: {p}"
-        );
+        assert_eq!(p["affected_nodes"], 4, "{name}: {p}");
+        assert_eq!(p["nodes_with_new_bundle"], 4, "{name}: {p}");
+        // The server recompiled the web nodes and far fewer than the fleet. The changing
+        // nodes compile on every check-in besides; their new bundles from check-ins started
+        // after the publish are taken off, which leaves at most their check-ins in flight
+        // at the publish (2) on top of the publish's own compiles.
+        let compiles = p["compiles_since"].as_u64().unwrap();
+        let publish_compiles =
+            compiles.saturating_sub(p["changing_bundles_since"].as_u64().unwrap());
+        assert!(publish_compiles >= 4, "{name}: {p}");
+        assert!(publish_compiles <= 4 + 2, "{name}: {p}");
     }
     // Every check-in of the reconnect mode made a handshake, and the server resumed them
     // (it issues TLS 1.3 tickets; see daemon::tls_config).

@@ -1,0 +1,182 @@
+//! The check-in phases of a simulation: the nodes dealt among the workers, each worker
+//! checking its nodes in one after the other (once, or round after round until the phase
+//! ends), the counters they keep, and the check-ins signed ahead of a timed phase.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use super::node::{Outcome, Role, SimNode};
+use super::{Ctx, count, in_share, spawn};
+
+/// Splits the nodes among `c` workers (worker w gets nodes w, w + c, ...).
+pub fn deal(nodes: Vec<SimNode>, c: usize) -> Vec<Vec<SimNode>> {
+    let mut hands: Vec<Vec<SimNode>> = (0..c).map(|_| Vec::new()).collect();
+    for (i, n) in nodes.into_iter().enumerate() {
+        hands[i % c].push(n);
+    }
+    hands
+}
+
+/// What signing ahead of a phase cost.
+pub struct Presign {
+    pub signed: u64,
+    pub secs: f64,
+    pub cpu_secs: f64,
+}
+
+/// Signs check-ins ahead for the nodes of the coming phase: `rate` × the phase's seconds in
+/// all, spread evenly. Signing is the largest cost of a kept-alive check-in to this client;
+/// done here, before the timed phase, the phase measures the server rather than the client.
+/// Check-ins signed ahead stay valid for the server's clock skew less a margin, so a phase
+/// longer than that signs the rest as it goes.
+pub fn presign(nodes: &mut [SimNode], rate: f64, duration: Duration) -> Presign {
+    let started = Instant::now();
+    let cpu_before = spawn::proc_stats(std::process::id()).cpu_secs;
+    let usable_secs = duration
+        .as_secs_f64()
+        .min((vigo_shared::protocol::MAX_CLOCK_SKEW_SECS / 2) as f64);
+    let total = (rate.max(0.0) * usable_secs).ceil();
+    let per_node = (total / nodes.len().max(1) as f64).ceil() as usize;
+    let mut signed = 0;
+    if per_node > 0 {
+        eprintln!(
+            "vigo-fleetsim: signing up to {per_node} check-ins ahead for each of {} nodes",
+            nodes.len()
+        );
+        for n in nodes.iter_mut() {
+            signed += n.presign(per_node) as u64;
+        }
+    }
+    Presign {
+        signed,
+        secs: started.elapsed().as_secs_f64(),
+        cpu_secs: spawn::proc_stats(std::process::id()).cpu_secs - cpu_before,
+    }
+}
+
+/// What the workers of a phase counted.
+#[derive(Default)]
+pub struct Tally {
+    /// Check-ins completed in each second of the phase.
+    pub per_second: Vec<u64>,
+    pub checkins: u64,
+    pub latencies: Vec<u64>,
+    pub errors: BTreeMap<String, u64>,
+    pub bundles: u64,
+    pub unchanged: u64,
+    pub with_results: u64,
+    pub full: u64,
+    pub resumed: u64,
+    /// Check-ins that went out signed ahead.
+    pub presigned: u64,
+    /// New bundles of changing nodes from check-ins started after the phase's publish
+    /// began: compiles the fact flips caused, to tell apart from the publish's own.
+    pub changing_bundles_after_publish: u64,
+}
+
+/// Check-ins by `c` workers: each node once when `until` is `None`, else round after
+/// round until then.
+pub async fn checkin_phase(
+    ctx: &Arc<Ctx>,
+    nodes: Vec<SimNode>,
+    c: usize,
+    until: Option<Instant>,
+    reconnect: bool,
+    results_share: f64,
+    publishes_before: u64,
+) -> (Vec<SimNode>, Tally) {
+    let mut tasks = Vec::new();
+    let phase_start = Instant::now();
+    for hand in deal(nodes, c) {
+        let ctx = ctx.clone();
+        tasks.push(tokio::spawn(async move {
+            let mut hand = hand;
+            let mut t = Tally::default();
+            let mut k: u64 = 0;
+            'rounds: loop {
+                for node in hand.iter_mut() {
+                    if until.is_some_and(|u| Instant::now() >= u) {
+                        break 'rounds;
+                    }
+                    let with_result = in_share(k, results_share);
+                    k += 1;
+                    let publishing = ctx
+                        .publishes
+                        .started
+                        .load(std::sync::atomic::Ordering::SeqCst)
+                        > publishes_before;
+                    match node
+                        .checkin(
+                            &ctx.target,
+                            &ctx.bundle_key,
+                            reconnect,
+                            with_result,
+                            &ctx.publishes,
+                        )
+                        .await
+                    {
+                        Ok(done) => {
+                            t.checkins += 1;
+                            let second = phase_start.elapsed().as_secs() as usize;
+                            if t.per_second.len() <= second {
+                                t.per_second.resize(second + 1, 0);
+                            }
+                            t.per_second[second] += 1;
+                            t.latencies.push(done.micros);
+                            match done.outcome {
+                                Outcome::Bundle => {
+                                    t.bundles += 1;
+                                    if publishing && node.role == Role::Changing {
+                                        t.changing_bundles_after_publish += 1;
+                                    }
+                                }
+                                Outcome::Unchanged => t.unchanged += 1,
+                            }
+                            t.with_results += u64::from(with_result);
+                            t.presigned += u64::from(done.presigned);
+                            match done.handshake {
+                                Some(true) => t.resumed += 1,
+                                Some(false) => t.full += 1,
+                                None => {}
+                            }
+                        }
+                        Err(e) => count(&mut t.errors, e.kind, &e.detail),
+                    }
+                }
+                if until.is_none() {
+                    break;
+                }
+            }
+            (hand, t)
+        }));
+    }
+    let mut nodes = Vec::new();
+    let mut all = Tally::default();
+    for task in tasks {
+        let Ok((hand, t)) = task.await else {
+            count(&mut all.errors, "task_panicked", "a worker panicked");
+            continue;
+        };
+        nodes.extend(hand);
+        if all.per_second.len() < t.per_second.len() {
+            all.per_second.resize(t.per_second.len(), 0);
+        }
+        for (sum, n) in all.per_second.iter_mut().zip(&t.per_second) {
+            *sum += n;
+        }
+        all.checkins += t.checkins;
+        all.latencies.extend(t.latencies);
+        for (k, v) in t.errors {
+            *all.errors.entry(k).or_insert(0) += v;
+        }
+        all.bundles += t.bundles;
+        all.unchanged += t.unchanged;
+        all.with_results += t.with_results;
+        all.full += t.full;
+        all.resumed += t.resumed;
+        all.presigned += t.presigned;
+        all.changing_bundles_after_publish += t.changing_bundles_after_publish;
+    }
+    (nodes, all)
+}
