@@ -195,6 +195,17 @@ fn run_keeps_converging_offline_drains_after_restart_and_stops_on_sigterm() {
     wait_for(30, "results queued offline", &log, || {
         queued(&state).len() >= 2
     });
+    // Between offline cycles, check-ins alone are retried with backoff (waited for: how
+    // many fit in the offline window depends on the machine's load).
+    wait_for(
+        30,
+        "a check-in retried between offline cycles",
+        &log,
+        || {
+            std::fs::read_to_string(&log)
+                .is_ok_and(|l| l.contains("check-in: server unavailable") && l.contains("retry in"))
+        },
+    );
     let offline = queued(&state);
     assert_eq!(child.0.try_wait().expect("waitable"), None, "still running");
 
