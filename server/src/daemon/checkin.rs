@@ -120,7 +120,7 @@ pub async fn checkin(
     // repeated under the lock before any change, in case a concurrent request or a
     // revocation came in between. A bundle compiled from an older policy is taken out
     // too, to see (outside the lock) whether this policy keeps it.
-    let (key, older) = {
+    let (key, point, older) = {
         let nodes = state.index.nodes();
         let Some(entry) = nodes.get(&signed.node) else {
             return Err(refuse(StatusCode::FORBIDDEN, ROUTE, &peer, "unknown node"));
@@ -136,12 +136,12 @@ pub async fn checkin(
             .as_ref()
             .filter(|b| b.generation != policy.generation)
             .cloned();
-        (entry.key, older)
+        (entry.key, entry.point, older)
     };
     let kept = older.filter(|memo| policy.keeps(memo, &signed.node));
     if !state
         .verifier
-        .verify(*key.as_bytes(), message, signed.signature)
+        .verify(*key.as_bytes(), point, message, signed.signature)
         .await
     {
         return Err(unauthorized("signature does not verify"));

@@ -33,6 +33,7 @@ use std::time::{Duration, Instant};
 use ed25519_zebra::{Signature, VerificationKey};
 use tokio::sync::oneshot;
 
+pub use curve25519_dalek::edwards::EdwardsPoint;
 pub use zip215::KeyCache;
 
 /// How batches are formed.
@@ -62,6 +63,8 @@ impl Default for BatchConfig {
 /// One signature to check.
 struct Job {
     key: [u8; 32],
+    /// The key's point, when the caller has it decompressed already.
+    point: Option<EdwardsPoint>,
     message: Vec<u8>,
     signature: [u8; 64],
     answer: oneshot::Sender<bool>,
@@ -112,8 +115,15 @@ impl BatchVerifier {
     }
 
     /// Whether `signature` is `key`'s signature of `message`, under the rules of
-    /// [`verify_one`].
-    pub async fn verify(&self, key: [u8; 32], message: Vec<u8>, signature: [u8; 64]) -> bool {
+    /// [`verify_one`]. `point` is `key` decompressed ([`decompress`]), when the caller keeps
+    /// it; without it the verifier thread decompresses the key (and caches it).
+    pub async fn verify(
+        &self,
+        key: [u8; 32],
+        point: Option<EdwardsPoint>,
+        message: Vec<u8>,
+        signature: [u8; 64],
+    ) -> bool {
         use std::sync::atomic::Ordering::Relaxed;
         let Some(queue) = &self.queue else {
             self.stats.inline.fetch_add(1, Relaxed);
@@ -122,6 +132,7 @@ impl BatchVerifier {
         let (answer, wait) = oneshot::channel();
         let job = Job {
             key,
+            point,
             message,
             signature,
             answer,
@@ -140,6 +151,12 @@ impl BatchVerifier {
     }
 }
 
+/// `key` decompressed as ZIP-215 decodes public keys (non-canonical encodings and points of
+/// any order accepted); `None` when it is no point, and then no signature verifies under it.
+pub fn decompress(key: &[u8; 32]) -> Option<EdwardsPoint> {
+    curve25519_dalek::edwards::CompressedEdwardsY(*key).decompress()
+}
+
 /// Single verification: ZIP-215 rules, as in ed25519-zebra.
 pub fn verify_one(key: &[u8; 32], message: &[u8], signature: &[u8; 64]) -> bool {
     match VerificationKey::try_from(*key) {
@@ -156,13 +173,18 @@ pub fn verify_batch(
     jobs: &[(&[u8; 32], &[u8], &[u8; 64])],
     stats: &VerifyStats,
 ) -> Vec<bool> {
-    use std::sync::atomic::Ordering::Relaxed;
-    stats.batches.fetch_add(1, Relaxed);
-    stats.batched.fetch_add(jobs.len() as u64, Relaxed);
     let decoded: Vec<Option<zip215::Decoded>> = jobs
         .iter()
-        .map(|(key, message, signature)| zip215::decode(keys, key, message, signature))
+        .map(|(key, message, signature)| zip215::decode(keys, None, key, message, signature))
         .collect();
+    verify_decoded(&decoded, stats)
+}
+
+/// The answers for decoded signatures (`None`: refused before any equation).
+fn verify_decoded(decoded: &[Option<zip215::Decoded>], stats: &VerifyStats) -> Vec<bool> {
+    use std::sync::atomic::Ordering::Relaxed;
+    stats.batches.fetch_add(1, Relaxed);
+    stats.batched.fetch_add(decoded.len() as u64, Relaxed);
     let items: Vec<&zip215::Decoded> = decoded.iter().flatten().collect();
     if items.len() > 1 {
         if zip215::batch_holds(&items) {
@@ -185,13 +207,19 @@ fn run(rx: Receiver<Job>, config: BatchConfig, stats: &VerifyStats) {
         let deadline = Instant::now() + config.max_wait;
         batch.push(first);
         fill(&rx, &mut batch, config, deadline);
-        let answers = {
-            let jobs: Vec<(&[u8; 32], &[u8], &[u8; 64])> = batch
-                .iter()
-                .map(|j| (&j.key, j.message.as_slice(), &j.signature))
-                .collect();
-            verify_batch(&mut keys, &jobs, stats)
-        };
+        let decoded: Vec<Option<zip215::Decoded>> = batch
+            .iter()
+            .map(|j| {
+                zip215::decode(
+                    &mut keys,
+                    j.point.as_ref(),
+                    &j.key,
+                    &j.message,
+                    &j.signature,
+                )
+            })
+            .collect();
+        let answers = verify_decoded(&decoded, stats);
         for (job, ok) in batch.drain(..).zip(answers) {
             // The handler may have gone (client disconnected); nothing to tell then.
             let _ = job.answer.send(ok);
@@ -500,7 +528,10 @@ mod tests {
                     // S changes by one and stays canonical: the batch equation fails.
                     signature[32] ^= 1;
                 }
-                (good, verifier.verify(key, message, signature).await)
+                // Half the callers pass the decompressed key, as check-ins do; the others
+                // leave it to the thread's cache.
+                let point = (i % 2 == 0).then(|| decompress(&key)).flatten();
+                (good, verifier.verify(key, point, message, signature).await)
             }));
         }
         for t in tasks {
@@ -526,7 +557,9 @@ mod tests {
         let verifier = BatchVerifier::inline();
         for (name, (key, message, signature), want) in cases() {
             assert_eq!(
-                verifier.verify(key, message, signature).await,
+                verifier
+                    .verify(key, decompress(&key), message, signature)
+                    .await,
                 want,
                 "{name}"
             );

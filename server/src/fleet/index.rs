@@ -9,6 +9,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use vigo_shared::sign::{BundleHash, PublicKey};
 
 use crate::compile::inputs::Inputs;
+use crate::daemon::verify::{EdwardsPoint, decompress};
 use crate::store::{Batch, NodeRow};
 use crate::trace::Trace;
 
@@ -86,6 +87,10 @@ pub struct NodeEntry {
     pub enrolled: u64,
     /// The node's key, parsed once at load or enrollment.
     pub key: PublicKey,
+    /// The key decompressed to a curve point, once, for the signature checks of its
+    /// check-ins (~8 µs each time otherwise; 168 bytes). `None` if it is no point (only a
+    /// row enrolled before keys were checked could be): its signatures never verify.
+    pub point: Option<EdwardsPoint>,
     /// The last request sequence number accepted.
     pub last_seq: u64,
     /// The node's facts (JSON values as the agent sent them).
@@ -240,6 +245,7 @@ impl FleetIndex {
                     row.name,
                     NodeEntry {
                         enrolled: row.enrolled,
+                        point: decompress(key.as_bytes()),
                         key,
                         last_seq: row.last_seq,
                         facts_known: facts.is_some(),
@@ -271,6 +277,7 @@ impl FleetIndex {
             name.to_string(),
             NodeEntry {
                 enrolled,
+                point: decompress(key.as_bytes()),
                 key,
                 last_seq: 0,
                 facts: FactsText::default(),

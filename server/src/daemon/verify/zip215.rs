@@ -3,8 +3,9 @@
 //!
 //! ed25519-zebra decompresses every public key A and every commitment R anew: ~8 µs each on
 //! a core here, about a sixth of a batched verification. A node signs every check-in with the
-//! same key, so the verifier thread keeps each key's decompressed point ([`KeyCache`]) and
-//! only R is decompressed per signature.
+//! same key, so its decompressed point is kept — in the FleetIndex entry (168 bytes a node),
+//! which check-ins pass along — and only R is decompressed per signature. Callers without a
+//! point (tools, benchmarks) go through the verifier thread's [`KeyCache`].
 //!
 //! The rules are ed25519-zebra's (ZIP-215), restated here with the same curve25519-dalek calls
 //! on the same bytes, so that no signature can pass one and fail the other:
@@ -23,7 +24,7 @@
 //! The tests compare every answer with ed25519-zebra's on valid, small-order, mixed-order and
 //! non-canonical inputs.
 //!
-//! Memory: a cache entry is the 32-byte key and its 160-byte point in a `HashMap`, 193 bytes
+//! Memory of the cache, which the server's check-ins leave empty: an entry is the 32-byte key and its 160-byte point in a `HashMap`, 193 bytes
 //! a bucket with hashbrown's control byte; at its load factor of 7/16 to 7/8 that is 220–441
 //! bytes per cached key, and there is at most one per enrolled node (keys come from the fleet
 //! index). The cache is emptied when it holds [`KEY_CACHE_LIMIT`] keys, the most a table of
@@ -103,6 +104,7 @@ pub(super) struct Decoded {
 /// equation: A or R is no point, or S is not canonical.
 pub(super) fn decode(
     keys: &mut KeyCache,
+    point: Option<&EdwardsPoint>,
     key: &[u8; 32],
     message: &[u8],
     signature: &[u8; 64],
@@ -110,7 +112,12 @@ pub(super) fn decode(
     let (r_bytes, s_bytes) = signature.split_at(32);
     let r_bytes: [u8; 32] = r_bytes.try_into().expect("a signature is 64 bytes");
     let s_bytes: [u8; 32] = s_bytes.try_into().expect("a signature is 64 bytes");
-    let a = keys.point(key)?;
+    // The caller's point, decompressed once from `key` (the FleetIndex keeps one per node),
+    // else the cache's.
+    let a = match point {
+        Some(point) => *point,
+        None => keys.point(key)?,
+    };
     let s = Option::<Scalar>::from(Scalar::from_canonical_bytes(s_bytes))?;
     let r = CompressedEdwardsY(r_bytes).decompress()?;
     let hash: [u8; 64] = Sha512::new()
@@ -385,7 +392,7 @@ mod tests {
         let mut want = Vec::new();
         for (name, key, message, sig, expect) in &all {
             let zebra = zebra(key, message, sig);
-            let got = decode(&mut keys, key, message, sig).is_some_and(|d| d.holds());
+            let got = decode(&mut keys, None, key, message, sig).is_some_and(|d| d.holds());
             assert_eq!(got, zebra, "{name}");
             if let Some(expect) = expect {
                 assert_eq!(zebra, *expect, "{name}: ZIP-215's answer");
@@ -400,7 +407,7 @@ mod tests {
             .zip(&want)
             .filter(|(_, ok)| **ok)
             .map(|((name, k, m, s, _), _)| {
-                decode(&mut keys, k, m, s).unwrap_or_else(|| panic!("{name}"))
+                decode(&mut keys, None, k, m, s).unwrap_or_else(|| panic!("{name}"))
             })
             .collect();
         assert!(batch_holds(&good.iter().collect::<Vec<_>>()));
@@ -433,7 +440,14 @@ mod tests {
             .expect("some y below 19 is on the curve");
         let r_bytes = p_plus(0);
         let message = b"m";
-        let d = decode(&mut keys, &key, message, &signature(&r_bytes, &[0; 32])).expect("points");
+        let d = decode(
+            &mut keys,
+            None,
+            &key,
+            message,
+            &signature(&r_bytes, &[0; 32]),
+        )
+        .expect("points");
         assert_ne!(d.a.compress().to_bytes(), key, "the key is not canonical");
         assert_ne!(d.r.compress().to_bytes(), r_bytes, "R is not canonical");
         let k = s_for(Scalar::ZERO, Scalar::ONE, &r_bytes, &key, message);
@@ -452,7 +466,7 @@ mod tests {
             let r_bytes = EdwardsPoint::mul_base(&r).compress().to_bytes();
             let s = s_for(r, a, &r_bytes, &a_bytes, b"m") + delta;
             let sig = signature(&r_bytes, &s.to_bytes());
-            decode(keys, &a_bytes, b"m", &sig).expect("points, canonical S")
+            decode(keys, None, &a_bytes, b"m", &sig).expect("points, canonical S")
         };
         let plus = bad(1111, Scalar::ONE, &mut keys);
         let minus = bad(2222, -Scalar::ONE, &mut keys);
