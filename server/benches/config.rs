@@ -3,7 +3,6 @@
 //! a publish adds: digesting every part, and checking that a node keeps its bundle.
 //! Targets (issue 2): validate under 1 s, one node's compile under 5 ms on a 2-core VM.
 
-use std::collections::BTreeSet;
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
@@ -123,22 +122,7 @@ fn bench(c: &mut Criterion) {
         b.iter(|| ConfigDigests::of(&cfg).unwrap())
     });
     let digests = ConfigDigests::of(&cfg).unwrap();
-    let selected: BTreeSet<&str> = compiled
-        .trace
-        .rules
-        .iter()
-        .filter(|r| r.matched)
-        .map(|r| r.name.as_str())
-        .collect();
-    let modules: Vec<&str> = compiled
-        .trace
-        .modules
-        .iter()
-        .map(|m| m.name.as_str())
-        .collect();
-    let inputs = digests
-        .record(&cfg, "app42-web1", &selected, &modules)
-        .unwrap();
+    let inputs = digests.record(&cfg, &compiled.trace).unwrap();
     assert!(digests.unchanged_for(&cfg, &inputs, "app42-web1"));
     c.bench_function("bundle_kept_check_one_node_101_rules", |b| {
         b.iter(|| digests.unchanged_for(&cfg, &inputs, "app42-web1"))

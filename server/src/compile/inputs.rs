@@ -32,6 +32,7 @@ use vigo_shared::glob::glob_match;
 
 use crate::config::model::{AttrSrc, Config, Module, NodeRule, VarValue, Vars};
 use crate::secrets::SecretRef;
+use crate::trace::Trace;
 
 /// A keyed digest of one part of a config.
 pub type Digest = [u8; 32];
@@ -104,17 +105,18 @@ impl ConfigDigests {
         })
     }
 
-    /// What a compile of `node` under this config read: the rules that glob it (`selected`
-    /// names those that selected it, from the compile's trace) and `modules`, the modules
-    /// it got. `None` when a part is unknown to this config (it cannot be, for a compile
-    /// of this config; `None` only means "do not keep this bundle across a publish").
-    pub fn record(
-        &self,
-        config: &Config,
-        node: &str,
-        selected: &BTreeSet<&str>,
-        modules: &[&str],
-    ) -> Option<Inputs> {
+    /// What the compile of `trace.node` under this config read: the rules that glob it
+    /// (and whether each selected it) and the modules it got, from the compile's trace.
+    /// `None` when a part is unknown to this config (it cannot be, for a compile of this
+    /// config; `None` only means "do not keep this bundle across a publish").
+    pub fn record(&self, config: &Config, trace: &Trace) -> Option<Inputs> {
+        let node = trace.node.as_str();
+        let selected: BTreeSet<&str> = trace
+            .rules
+            .iter()
+            .filter(|r| r.matched)
+            .map(|r| r.name.as_str())
+            .collect();
         let rules = config
             .rules
             .iter()
@@ -128,9 +130,10 @@ impl ConfigDigests {
                 ))
             })
             .collect::<Option<_>>()?;
-        let modules = modules
+        let modules = trace
+            .modules
             .iter()
-            .map(|m| Some(((*m).into(), *self.modules.get(*m)?)))
+            .map(|m| Some((m.name.as_str().into(), *self.modules.get(&m.name)?)))
             .collect::<Option<_>>()?;
         Some(Inputs {
             settings: self.settings,

@@ -334,21 +334,8 @@ async fn compile_for(
         let compiled = crate::compile::compile(&policy.config, &node, facts.as_ref(), &today)
             .map_err(|e| ApiError::internal("compiling the bundle", e))?;
         let rules: Vec<&str> = policy.rule_conditions.iter().map(String::as_str).collect();
-        let selected: std::collections::BTreeSet<&str> = compiled
-            .trace
-            .rules
-            .iter()
-            .filter(|r| r.matched)
-            .map(|r| r.name.as_str())
-            .collect();
-        let modules: Vec<&str> = compiled
-            .trace
-            .modules
-            .iter()
-            .map(|m| m.name.as_str())
-            .collect();
         let inputs = policy.digests.as_ref().and_then(|d| {
-            d.record(&policy.config, &node, &selected, &modules)
+            d.record(&policy.config, &compiled.trace)
                 .map(|i| st.index.intern_inputs(i))
         });
         let mut bundle = compiled.bundle;

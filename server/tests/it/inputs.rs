@@ -3,7 +3,6 @@
 //! when the table says so, and a kept bundle is always what the new config compiles (its
 //! `policy` field aside, which names the config it was compiled from).
 
-use std::collections::BTreeSet;
 use std::path::Path;
 
 use vigo_server::compile::{self, Facts, facts_from_json, inputs::ConfigDigests};
@@ -11,6 +10,7 @@ use vigo_server::config::{self, Config};
 use vigo_server::secrets::FileProvider;
 
 use crate::fixture::TempDir;
+use crate::serverkit::copy_tree;
 
 const TODAY: &str = "2026-11-29";
 
@@ -29,19 +29,6 @@ fn facts(node: &str) -> Facts {
         r#"{{"os_family":"debian","os":"debian","hostname":"{node}"}}"#
     ))
     .unwrap()
-}
-
-fn copy_dir(from: &Path, to: &Path) {
-    std::fs::create_dir_all(to).unwrap();
-    for entry in std::fs::read_dir(from).unwrap() {
-        let entry = entry.unwrap();
-        let target = to.join(entry.file_name());
-        if entry.file_type().unwrap().is_dir() {
-            copy_dir(&entry.path(), &target);
-        } else {
-            std::fs::copy(entry.path(), &target).unwrap();
-        }
-    }
 }
 
 fn load(root: &Path) -> Config {
@@ -194,7 +181,7 @@ fn a_publish_keeps_exactly_the_bundles_it_does_not_change() {
     let mut failures = Vec::new();
     for (what, file, from, to, rebuilt) in cases {
         let dir = TempDir::new("inputs");
-        copy_dir(&example, &dir.0);
+        copy_tree(&example, &dir.0);
         let old = load(&dir.0);
         let old_digests = ConfigDigests::of(&old).expect("this machine has randomness");
         edit(&dir.0, file, from, to);
@@ -202,21 +189,8 @@ fn a_publish_keeps_exactly_the_bundles_it_does_not_change() {
         let new_digests = ConfigDigests::of(&new).unwrap();
         for node in NODES {
             let compiled = compile::compile(&old, node, Some(&facts(node)), TODAY).unwrap();
-            let selected: BTreeSet<&str> = compiled
-                .trace
-                .rules
-                .iter()
-                .filter(|r| r.matched)
-                .map(|r| r.name.as_str())
-                .collect();
-            let modules: Vec<&str> = compiled
-                .trace
-                .modules
-                .iter()
-                .map(|m| m.name.as_str())
-                .collect();
             let inputs = old_digests
-                .record(&old, node, &selected, &modules)
+                .record(&old, &compiled.trace)
                 .expect("every part of the config it compiled from has a digest");
             let kept = new_digests.unchanged_for(&new, &inputs, node);
             let same_bytes = bundle_bytes(&old, node) == bundle_bytes(&new, node);
@@ -245,7 +219,7 @@ fn a_publish_keeps_exactly_the_bundles_it_does_not_change() {
 fn source_files_are_read_at_load() {
     let example = Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/fleet");
     let dir = TempDir::new("inputs-source");
-    copy_dir(&example, &dir.0);
+    copy_tree(&example, &dir.0);
     let config = load(&dir.0);
     let before = bundle_bytes(&config, "app01.prod");
     edit(
@@ -263,7 +237,7 @@ fn source_files_are_read_at_load() {
 fn a_binary_source_file_is_refused_at_load() {
     let example = Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/fleet");
     let dir = TempDir::new("inputs-binary");
-    copy_dir(&example, &dir.0);
+    copy_tree(&example, &dir.0);
     std::fs::write(
         dir.0.join("config/files/managed-readme.txt"),
         [0xff, 0xfe, 0],
