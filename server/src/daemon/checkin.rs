@@ -16,11 +16,10 @@ use vigo_shared::protocol::{
     HEADER_NODE, HEADER_SEQ, HEADER_SIGNATURE, HEADER_TIME, MAX_CLOCK_SKEW_SECS, PATH_CHECKIN,
     request_message,
 };
+use vigo_shared::sign::BundleHash;
 
 use super::routes::{ApiError, read_body, refuse};
 use super::{Peer, Policy, State, now_secs};
-use vigo_shared::sign::BundleHash;
-
 use crate::fleet::index::{BundleMemo, CompiledBundle, FactsText, facts_used};
 
 const ROUTE: &str = "checkin";
@@ -138,7 +137,6 @@ pub async fn checkin(
             .cloned();
         (entry.key, entry.point, older)
     };
-    let kept = older.filter(|memo| policy.keeps(memo, &signed.node));
     if !state
         .verifier
         .verify(*key.as_bytes(), point, message, signed.signature)
@@ -146,6 +144,7 @@ pub async fn checkin(
     {
         return Err(unauthorized("signature does not verify"));
     }
+    let kept = older.filter(|memo| policy.keeps(memo, &signed.node));
     let req: CheckinRequest = serde_json::from_slice(&body).map_err(|_| {
         refuse(
             StatusCode::BAD_REQUEST,
