@@ -56,6 +56,13 @@ fn write(dir: &Path, file: &str, body: &str) {
     std::fs::write(dir.join(file), body).unwrap();
 }
 
+/// Replaces `from` (which must be there) with `to` in a file of the config.
+fn replace_in(dir: &Path, file: &str, from: &str, to: &str) {
+    let text = std::fs::read_to_string(dir.join(file)).unwrap();
+    assert!(text.contains(from), "{file} has no {from:?}");
+    write(dir, file, &text.replace(from, to));
+}
+
 #[test]
 fn a_bad_publish_keeps_the_old_config_and_a_fixed_one_reaches_the_next_checkin() {
     let tmp = TempDir::new("publish");
@@ -371,11 +378,11 @@ fn a_publish_changing_one_module_recompiles_only_the_nodes_that_include_it() {
     }
     let [web, app] = &mut nodes;
 
-    let module = std::fs::read_to_string(config.join("modules/web.yaml")).unwrap();
-    write(
+    replace_in(
         &config,
         "modules/web.yaml",
-        &module.replace("listen_port: 80", "listen_port: 8080"),
+        "listen_port: 80",
+        "listen_port: 8080",
     );
     let out = server.vigocli(&["config", "publish"]);
     assert!(out.status.success(), "{}", text(&out));
@@ -403,12 +410,7 @@ fn a_publish_changing_one_module_recompiles_only_the_nodes_that_include_it() {
     assert_eq!(r.json()["status"], "unchanged", "{}", r.body);
 
     // A fleet-wide variable reaches both.
-    let settings = std::fs::read_to_string(config.join("vigo.yaml")).unwrap();
-    write(
-        &config,
-        "vigo.yaml",
-        &settings.replace("ops@example.com", "sre@example.com"),
-    );
+    replace_in(&config, "vigo.yaml", "ops@example.com", "sre@example.com");
     let out = server.vigocli(&["config", "publish"]);
     assert!(
         text(&out).contains("bundles: 2 node(s) get a new one, 0 keep theirs"),
