@@ -363,7 +363,11 @@ impl Db {
                      WHERE name = ?1 AND enrolled_at = ?5",
                 )
                 .map_err(ctx("writing node progress"))?;
-            for (node, enrollment, seq, stored, at) in &batch.nodes {
+            // In key order, the name index and the table are walked forward rather than at
+            // random: 10% less time for 1,000 nodes among 100,000 (benches/store.rs).
+            let mut progress: Vec<_> = batch.nodes.iter().collect();
+            progress.sort_unstable_by(|a, b| a.0.cmp(&b.0));
+            for (node, enrollment, seq, stored, at) in progress {
                 nodes
                     .execute(params![
                         node,

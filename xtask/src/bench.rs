@@ -17,7 +17,11 @@ use anyhow::{Context, Result, bail};
 use crate::root;
 
 /// Benchmarks to run: (package, bench target).
-const BENCHES: &[(&str, &str)] = &[("vigo-server", "config"), ("vigo-server", "checkin")];
+const BENCHES: &[(&str, &str)] = &[
+    ("vigo-server", "config"),
+    ("vigo-server", "checkin"),
+    ("vigo-server", "store"),
+];
 
 /// The simulator runs, by fleet size: no-change check-ins (the targets in
 /// docs/performance.md are for those), a reconnecting phase over the whole fleet and a

@@ -66,6 +66,10 @@ enum Command {
         /// Milliseconds between writes of the dirty set to the database.
         #[arg(long, default_value_t = 200)]
         flush_interval_ms: u64,
+        /// Milliseconds between writes of the last sequence number and check-in time of
+        /// nodes whose check-ins carried no facts or results.
+        #[arg(long, default_value_t = 5000)]
+        progress_interval_ms: u64,
         /// Most check-in signatures verified together in one batch (1: each on its own).
         #[arg(long, default_value_t = 128, value_parser = clap::value_parser!(u64).range(1..=4096))]
         verify_batch: u64,
@@ -99,6 +103,7 @@ fn main() -> Result<()> {
             max_connections,
             enroll_per_minute,
             flush_interval_ms,
+            progress_interval_ms,
             verify_batch,
             verify_wait_us,
             dist,
@@ -110,6 +115,7 @@ fn main() -> Result<()> {
                 max_connections: max_connections.max(1),
                 enroll_per_minute,
                 flush_interval: Duration::from_millis(flush_interval_ms.max(1)),
+                progress_interval: Duration::from_millis(progress_interval_ms),
                 // Bounded to 1..=4096 by the parser, so it fits.
                 verify_batch: verify_batch as usize,
                 verify_wait: Duration::from_micros(verify_wait_us),

@@ -162,9 +162,21 @@ impl Dirty {
         }
     }
 
-    /// Takes everything recorded so far as one batch.
-    pub fn take(&mut self) -> Batch {
-        let mut progress = std::mem::take(&mut self.progress);
+    /// Takes what is recorded so far as one batch: facts and results, and with them the
+    /// progress of the nodes whose results they are (their `results_stored` acknowledges
+    /// them); the progress of every other node too when `all_progress`.
+    pub fn take(&mut self, all_progress: bool) -> Batch {
+        let mut progress = if all_progress {
+            std::mem::take(&mut self.progress)
+        } else {
+            let mut with_results = HashMap::new();
+            for (node, _, _, _) in &self.results {
+                if let Some((node, p)) = self.progress.remove_entry(node.as_str()) {
+                    with_results.insert(node, p);
+                }
+            }
+            with_results
+        };
         // Every result has a progress record: `progress` runs in the same check-in.
         for (node, enrollment, seq, _) in &self.results {
             if let Some(p) = progress.get_mut(node).filter(|p| p.0 == *enrollment) {
@@ -359,19 +371,55 @@ mod tests {
         dirty.result("a", 7, 1, "{}".into());
         dirty.result("a", 7, 2, "{}".into());
         dirty.progress("a", 7, 101, 2);
-        let batch = dirty.take();
+        let batch = dirty.take(true);
         assert_eq!(batch.results.len(), 2);
         assert_eq!(batch.nodes, vec![("a".to_string(), 7, 101, 2, 2)]);
-        assert!(dirty.take().is_empty());
+        assert!(dirty.take(true).is_empty());
 
         // The write failed; a newer result arrived meanwhile.
         dirty.progress("a", 7, 102, 3);
         dirty.result("a", 7, 3, "{}".into());
         dirty.restore(batch);
-        let retry = dirty.take();
+        let retry = dirty.take(false);
         let seqs: Vec<u64> = retry.results.iter().map(|r| r.2).collect();
         assert_eq!(seqs, vec![1, 2, 3]);
         assert_eq!(retry.nodes, vec![("a".to_string(), 7, 102, 3, 3)]);
+    }
+
+    /// Progress alone waits for a batch that takes all progress; progress of a node with
+    /// results goes with them, since its `results_stored` acknowledges them.
+    #[test]
+    fn progress_without_results_waits_for_its_interval() {
+        let mut dirty = Dirty::default();
+        dirty.progress("with-result", 1, 10, 100);
+        dirty.result("with-result", 1, 4, "{}".into());
+        dirty.progress("facts-only", 2, 20, 100);
+        dirty.facts("facts-only", "{\"os\":\"debian\"}".into());
+        dirty.progress("no-change", 3, 30, 100);
+
+        let batch = dirty.take(false);
+        assert_eq!(batch.results.len(), 1);
+        assert_eq!(batch.facts.len(), 1);
+        assert_eq!(
+            batch.nodes,
+            vec![("with-result".to_string(), 1, 10, 4, 100)]
+        );
+
+        // Later check-ins raise what is waiting; the next full take has the latest.
+        dirty.progress("no-change", 3, 31, 101);
+        dirty.progress("with-result", 1, 11, 101);
+        assert!(dirty.take(false).is_empty());
+        let mut all = dirty.take(true);
+        all.nodes.sort();
+        assert_eq!(
+            all.nodes,
+            vec![
+                ("facts-only".to_string(), 2, 20, 0, 100),
+                ("no-change".to_string(), 3, 31, 0, 101),
+                ("with-result".to_string(), 1, 11, 0, 101),
+            ]
+        );
+        assert!(dirty.take(true).is_empty());
     }
 }
 

@@ -322,3 +322,68 @@ fn a_revoked_node_enrolls_again_with_a_new_key_and_starts_afresh() {
     assert_eq!(state["revoked"], false);
     assert_eq!(state["public_key"], new.key.public().to_string());
 }
+
+/// `last_seq` of `name` in the database, read with a read-only connection.
+fn stored_seq(server: &Server, name: &str) -> u64 {
+    let conn = rusqlite::Connection::open_with_flags(
+        server.data.join("vigo.db"),
+        rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY,
+    )
+    .unwrap();
+    let seq: i64 = conn
+        .query_row("SELECT last_seq FROM nodes WHERE name = ?1", [name], |r| {
+            r.get(0)
+        })
+        .unwrap();
+    seq as u64
+}
+
+#[test]
+fn progress_of_no_change_checkins_is_written_per_progress_interval_and_at_shutdown() {
+    // Facts and results are written every 5 ms; progress alone once an hour.
+    let mut server = Server::start(&[
+        "--flush-interval-ms",
+        "5",
+        "--progress-interval-ms",
+        "3600000",
+    ]);
+    let mut quiet = enrolled(&server, "db04.demo", 15);
+    let mut busy = enrolled(&server, "db05.demo", 16);
+    let r = quiet.checkin(&server, &json!({ "facts": full_facts() }));
+    let hash = bundle_of(&server, &r.json()).hash().to_string();
+    // Facts are written without the progress of their check-in, and so are none of the
+    // no-change check-ins after it.
+    for _ in 0..3 {
+        let r = quiet.checkin(&server, &json!({ "bundle": hash }));
+        assert_eq!(r.json()["status"], "unchanged", "{}", r.body);
+    }
+    // A result of the other node is acknowledged only after a flush that came after the
+    // quiet node's check-ins: by then its progress would have been written, were it due.
+    let r = busy.checkin(
+        &server,
+        &json!({ "results": [ { "seq": 1, "report": {} } ] }),
+    );
+    assert_eq!(r.status, 200, "{}", r.body);
+    let with_result = busy.seq;
+    wait_for(10, "the other node's result to be acknowledged", || {
+        busy.checkin(&server, &json!({})).json()["results_stored"] == 1
+    });
+    assert_eq!(
+        stored_seq(&server, "db05.demo"),
+        with_result,
+        "written with its result"
+    );
+    assert_eq!(stored_seq(&server, "db04.demo"), 0, "progress alone waits");
+
+    // SIGTERM writes it.
+    assert!(server.stop().success());
+    assert_eq!(stored_seq(&server, "db04.demo"), quiet.seq);
+
+    // With a short interval it is written without a stop.
+    server.restart(&["--progress-interval-ms", "20"]);
+    let r = quiet.checkin(&server, &json!({ "bundle": hash }));
+    assert_eq!(r.status, 200, "{}", r.body);
+    wait_for(10, "the quiet node's progress to be written", || {
+        stored_seq(&server, "db04.demo") == quiet.seq
+    });
+}
