@@ -1,6 +1,6 @@
 //! Micro-benchmarks of the check-in hot path: one signature check (single, and per signature
-//! in the server's micro-batches, next to ed25519-zebra's batch verifier for reference), and
-//! a FleetIndex lookup among 100,000 nodes.
+//! in the server's micro-batches, next to ed25519-zebra's batch verifier for reference), a
+//! FleetIndex lookup among 100,000 nodes, and the key exchange of a resumed TLS handshake.
 
 use criterion::{BatchSize, Criterion, Throughput, criterion_group, criterion_main};
 use vigo_server::daemon::verify::{KeyCache, VerifyStats, verify_batch, verify_one};
@@ -109,5 +109,31 @@ fn index_lookup(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group!(benches, signatures, index_lookup);
+/// What every resumed TLS 1.3 handshake costs the server before any request: rustls resumes
+/// only with a fresh (EC)DHE exchange, so each reconnecting agent costs one ephemeral key
+/// and one shared secret (ring, as the server's rustls provider). P-256 for comparison.
+fn key_exchange(c: &mut Criterion) {
+    use ring::agreement::{
+        ECDH_P256, EphemeralPrivateKey, UnparsedPublicKey, X25519, agree_ephemeral,
+    };
+    let rng = ring::rand::SystemRandom::new();
+    let mut g = c.benchmark_group("tls_key_exchange");
+    g.throughput(Throughput::Elements(1));
+    for (name, alg) in [("x25519", &X25519), ("p256", &ECDH_P256)] {
+        let peer = EphemeralPrivateKey::generate(alg, &rng).unwrap();
+        let peer_public = peer.compute_public_key().unwrap();
+        g.bench_function(format!("{name}_keygen_and_agree"), |b| {
+            b.iter(|| {
+                let key = EphemeralPrivateKey::generate(alg, &rng).unwrap();
+                let public = key.compute_public_key().unwrap();
+                let peer = UnparsedPublicKey::new(alg, peer_public.as_ref());
+                let len = agree_ephemeral(key, &peer, |secret| secret.len()).unwrap();
+                (public.as_ref().len(), len)
+            })
+        });
+    }
+    g.finish();
+}
+
+criterion_group!(benches, signatures, index_lookup, key_exchange);
 criterion_main!(benches);
