@@ -67,7 +67,7 @@ enum Command {
         #[arg(long, default_value_t = 200)]
         flush_interval_ms: u64,
         /// Milliseconds between writes of the last sequence number and check-in time of
-        /// nodes whose check-ins carried no facts or results.
+        /// nodes whose check-ins carried no results (results take them along at once).
         #[arg(long, default_value_t = 5000)]
         progress_interval_ms: u64,
         /// Most check-in signatures verified together in one batch (1: each on its own).

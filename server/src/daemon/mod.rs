@@ -49,7 +49,7 @@ pub struct Limits {
     /// Time between writes of the dirty set.
     pub flush_interval: Duration,
     /// Time between writes of check-in progress (last sequence number and check-in time)
-    /// of nodes that sent nothing else; see [`flush`].
+    /// of nodes that sent no results; see [`flush`].
     pub progress_interval: Duration,
     /// Most check-in signatures verified in one batch; 1 verifies each in its handler.
     pub verify_batch: usize,
@@ -319,10 +319,10 @@ pub fn state(
 }
 
 /// Writes the dirty set to the database in one transaction and marks results durable.
-/// Facts and results are written every time; the progress of nodes that sent neither (a
-/// no-change check-in only moves their sequence number and check-in time) only when
-/// `progress` is true, which the flusher makes it once per [`Limits::progress_interval`]
-/// and shutdown always. Each such row is a random page of the nodes table rewritten: at
+/// Facts and results are written every time, results with their node's progress (its
+/// `results_stored` acknowledges them); the progress of other nodes (sequence number and
+/// check-in time: all a no-change check-in moves) only when `progress` is true, which the
+/// flusher makes it once per [`Limits::progress_interval`] and shutdown always. Each such row is a random page of the nodes table rewritten: at
 /// 100,000 nodes, 1,000 of them cost ~45 ms a flush (benches/store.rs), and a node that
 /// checks in often needs its row written once per interval, not once per flush.
 pub async fn flush(state: &Arc<State>, progress: bool) {
