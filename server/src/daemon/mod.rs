@@ -322,9 +322,10 @@ pub fn state(
 /// Facts and results are written every time, results with their node's progress (its
 /// `results_stored` acknowledges them); the progress of other nodes (sequence number and
 /// check-in time: all a no-change check-in moves) only when `progress` is true, which the
-/// flusher makes it once per [`Limits::progress_interval`] and shutdown always. Each such row is a random page of the nodes table rewritten: at
-/// 100,000 nodes, 1,000 of them cost ~45 ms a flush (benches/store.rs), and a node that
-/// checks in often needs its row written once per interval, not once per flush.
+/// flusher makes it once per [`Limits::progress_interval`] and shutdown always. Each such
+/// row is a random page of the nodes table rewritten: at 100,000 nodes, 1,000 of them cost
+/// ~45 ms a flush (benches/store.rs), and a node that checks in often needs its row
+/// written once per interval, not once per flush.
 pub async fn flush(state: &Arc<State>, progress: bool) {
     let batch = state.index.dirty().take(progress);
     if batch.is_empty() {
