@@ -3,11 +3,12 @@
 //! signed bundle. No database query happens here; what must be durable goes to the dirty
 //! set.
 
+use std::borrow::Cow;
 use std::sync::Arc;
 
 use axum::Json;
-use axum::body::Body;
-use axum::extract::{Extension, State as AxState};
+use axum::body::Bytes;
+use axum::extract::{Extension, Request, State as AxState};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use base64::Engine;
@@ -41,57 +42,83 @@ struct RunResult {
 }
 
 #[derive(Deserialize)]
-struct CheckinRequest {
-    #[serde(default)]
-    bundle: String,
+struct CheckinRequest<'a> {
+    /// Hex, which has nothing to unescape: borrowed from the body.
+    #[serde(default, borrow)]
+    bundle: Cow<'a, str>,
     #[serde(default)]
     facts: FactDelta,
     #[serde(default)]
     results: Vec<RunResult>,
 }
 
-struct Signed {
-    node: String,
+struct Signed<'a> {
+    node: &'a str,
     time: u64,
     seq: u64,
     signature: [u8; 64],
 }
 
-fn signed_headers(headers: &HeaderMap) -> Option<Signed> {
+fn signed_headers(headers: &HeaderMap) -> Option<Signed<'_>> {
     let get = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
     Some(Signed {
-        node: get(HEADER_NODE)?.to_string(),
+        node: get(HEADER_NODE)?,
         time: get(HEADER_TIME)?.parse().ok()?,
         seq: get(HEADER_SEQ)?.parse().ok()?,
         signature: vigo_shared::hex::decode_array::<64>(get(HEADER_SIGNATURE)?)?,
     })
 }
 
-/// The check-in handler.
-pub async fn checkin(
+/// The check-in route of the in-process router ([`super::routes::app`]). The TLS listener
+/// does not go through it: it hands every check-in to [`handle`] itself (`serve`).
+pub async fn route(
     AxState(state): AxState<Arc<State>>,
     Extension(peer): Extension<Peer>,
-    headers: HeaderMap,
-    body: Body,
-) -> Result<Response, ApiError> {
-    let Some(cert_name) = peer.name.clone() else {
+    req: Request,
+) -> Response {
+    handle(&state, &peer, req).await
+}
+
+/// Answers one check-in from `peer`: the answer, or the refusal as a response.
+pub async fn handle<B>(state: &Arc<State>, peer: &Peer, req: axum::http::Request<B>) -> Response
+where
+    B: hyper::body::Body<Data = Bytes> + Unpin,
+{
+    let (parts, body) = req.into_parts();
+    match checkin(state, peer, &parts.headers, body).await {
+        Ok(answer) => answer,
+        Err(refused) => refused.into_response(),
+    }
+}
+
+/// The check-in itself.
+async fn checkin<B>(
+    state: &Arc<State>,
+    peer: &Peer,
+    headers: &HeaderMap,
+    body: B,
+) -> Result<Response, ApiError>
+where
+    B: hyper::body::Body<Data = Bytes> + Unpin,
+{
+    let Some(cert_name) = peer.name.as_deref() else {
         return Err(refuse(
             StatusCode::UNAUTHORIZED,
             ROUTE,
-            &peer,
+            peer,
             "a client certificate is required",
         ));
     };
-    let body = read_body(&state, body, ROUTE, &peer).await?;
-    let unauthorized = |m: &str| refuse(StatusCode::UNAUTHORIZED, ROUTE, &peer, m);
-    let Some(signed) = signed_headers(&headers) else {
+    let body = read_body(state, body, ROUTE, peer).await?;
+    let unauthorized = |m: &str| refuse(StatusCode::UNAUTHORIZED, ROUTE, peer, m);
+    let Some(signed) = signed_headers(headers) else {
         return Err(unauthorized("missing or malformed signature headers"));
     };
-    if *signed.node != *cert_name {
+    if signed.node != cert_name {
         return Err(refuse(
             StatusCode::FORBIDDEN,
             ROUTE,
-            &peer,
+            peer,
             "x-vigo-node does not match the client certificate",
         ));
     }
@@ -104,7 +131,7 @@ pub async fn checkin(
     let message = request_message(
         "POST",
         PATH_CHECKIN,
-        &signed.node,
+        signed.node,
         signed.time,
         signed.seq,
         &body,
@@ -121,11 +148,11 @@ pub async fn checkin(
     // too, to see (outside the lock) whether this policy keeps it.
     let (key, point, older) = {
         let nodes = state.index.nodes();
-        let Some(entry) = nodes.get(&signed.node) else {
-            return Err(refuse(StatusCode::FORBIDDEN, ROUTE, &peer, "unknown node"));
+        let Some(entry) = nodes.get(signed.node) else {
+            return Err(refuse(StatusCode::FORBIDDEN, ROUTE, peer, "unknown node"));
         };
         if entry.revoked {
-            return Err(refuse(StatusCode::FORBIDDEN, ROUTE, &peer, "node revoked"));
+            return Err(refuse(StatusCode::FORBIDDEN, ROUTE, peer, "node revoked"));
         }
         if signed.seq <= entry.last_seq {
             return Err(unauthorized("replayed or out-of-order sequence number"));
@@ -144,12 +171,12 @@ pub async fn checkin(
     {
         return Err(unauthorized("signature does not verify"));
     }
-    let kept = older.filter(|memo| policy.keeps(memo, &signed.node));
+    let kept = older.filter(|memo| policy.keeps(memo, signed.node));
     let req: CheckinRequest = serde_json::from_slice(&body).map_err(|_| {
         refuse(
             StatusCode::BAD_REQUEST,
             ROUTE,
-            &peer,
+            peer,
             "malformed check-in body",
         )
     })?;
@@ -159,16 +186,16 @@ pub async fn checkin(
     // Up to the bundle decision, everything happens under the index lock, in memory only.
     let (facts, need_full, stored) = {
         let mut nodes = state.index.nodes();
-        let Some(entry) = nodes.get_mut(&signed.node).filter(|e| e.key == key) else {
+        let Some(entry) = nodes.get_mut(signed.node).filter(|e| e.key == key) else {
             return Err(refuse(
                 StatusCode::FORBIDDEN,
                 ROUTE,
-                &peer,
+                peer,
                 "node re-enrolled meanwhile",
             ));
         };
         if entry.revoked {
-            return Err(refuse(StatusCode::FORBIDDEN, ROUTE, &peer, "node revoked"));
+            return Err(refuse(StatusCode::FORBIDDEN, ROUTE, peer, "node revoked"));
         }
         if signed.seq <= entry.last_seq {
             return Err(unauthorized("replayed or out-of-order sequence number"));
@@ -181,15 +208,15 @@ pub async fn checkin(
         entry.facts_known |= full;
         let mut dirty = state.index.dirty();
         if !changed.is_empty() {
-            dirty.facts(&signed.node, entry.facts.as_json().to_string());
+            dirty.facts(signed.node, entry.facts.as_json().to_string());
         }
         for r in req.results {
             if r.seq > entry.results_accepted {
                 entry.results_accepted = r.seq;
-                dirty.result(&signed.node, entry.enrolled, r.seq, r.report.to_string());
+                dirty.result(signed.node, entry.enrolled, r.seq, r.report.to_string());
             }
         }
-        dirty.progress(&signed.node, entry.enrolled, signed.seq, now);
+        dirty.progress(signed.node, entry.enrolled, signed.seq, now);
         drop(dirty);
         // The publish did not touch what this node's bundle was compiled from: it is
         // current (unless the bundle was replaced meanwhile).
@@ -223,8 +250,8 @@ pub async fn checkin(
     let Some(facts) = facts else {
         return Ok(answer(&policy, None, need_full, stored));
     };
-    let fresh = compile_for(&state, &policy, &signed.node, key, facts, need_full).await?;
-    if let Some(entry) = state.index.nodes().get_mut(&signed.node) {
+    let fresh = compile_for(state, &policy, signed.node, key, facts, need_full).await?;
+    if let Some(entry) = state.index.nodes().get_mut(signed.node) {
         // A newer policy may have been published while this one compiled: the entry
         // keeps it only until the next check-in sees the generation differ.
         entry.bundle = Some(fresh.memo.clone());

@@ -17,6 +17,7 @@ use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
+use hyper::Method;
 use hyper::body::Incoming;
 use hyper_util::rt::{TokioIo, TokioTimer};
 use rustls::server::WebPkiClientVerifier;
@@ -25,6 +26,7 @@ use rustls_pki_types::{CertificateDer, PrivateKeyDer};
 use tokio::net::TcpListener;
 use tokio::sync::Semaphore;
 use tokio_rustls::TlsAcceptor;
+use vigo_shared::protocol::PATH_CHECKIN;
 use vigo_shared::sign::SigningKey;
 
 use crate::compile::inputs::ConfigDigests;
@@ -254,6 +256,10 @@ pub fn tls_config(data: &DataDir) -> Result<rustls::ServerConfig> {
     // A resumed session carries the client certificate chain, so identity is unchanged.
     let mut config = config;
     config.ticketer = rustls::crypto::ring::Ticketer::new().context("creating the TLS ticketer")?;
+    // One ticket per handshake, not rustls' two: an agent opens one connection at a time and
+    // spends one ticket on each, so the second was encrypted, sent and never used — each
+    // ticket carries the client certificate chain (docs/performance.md).
+    config.send_tls13_tickets = 1;
     Ok(config)
 }
 
@@ -419,6 +425,7 @@ pub async fn serve(
         let _ = tcp.set_nodelay(true);
         let acceptor = acceptor.clone();
         let router = router.clone();
+        let state = state.clone();
         let limits = state.limits.clone();
         tokio::spawn(async move {
             let _permit = permit;
@@ -442,10 +449,19 @@ pub async fn serve(
                 .and_then(|c| crate::pki::subject_common_name(c))
                 .map(Arc::<str>::from);
             let peer = Peer { name, addr };
-            let service = hyper::service::service_fn(move |mut req: hyper::Request<Incoming>| {
-                req.extensions_mut().insert(peer.clone());
-                let mut router = router.clone();
-                async move { tower_service::Service::call(&mut router, req).await }
+            let service = hyper::service::service_fn(move |req: hyper::Request<Incoming>| {
+                let (state, peer, mut router) = (state.clone(), peer.clone(), router.clone());
+                async move {
+                    // Every agent's every poll goes straight to the check-in handler: the
+                    // router's matching, the request extension and the router's boxed
+                    // futures were a tenth of a kept-alive check-in (docs/performance.md).
+                    if req.method() == Method::POST && req.uri().path() == PATH_CHECKIN {
+                        return Ok(checkin::handle(&state, &peer, req).await);
+                    }
+                    let mut req = req;
+                    req.extensions_mut().insert(peer);
+                    tower_service::Service::call(&mut router, req).await
+                }
             });
             let conn = hyper::server::conn::http1::Builder::new()
                 .timer(TokioTimer::new())

@@ -70,7 +70,7 @@ pub fn app(state: Arc<State>) -> Router {
     Router::new()
         .merge(super::bootstrap::routes())
         .route(PATH_ENROLL, post(enroll))
-        .route(PATH_CHECKIN, post(super::checkin::checkin))
+        .route(PATH_CHECKIN, post(super::checkin::route))
         .route("/v1/admin/tokens", post(create_token))
         .route("/v1/admin/nodes", get(list_nodes))
         .route("/v1/admin/nodes/{name}/revoke", post(revoke_node))
@@ -82,12 +82,15 @@ pub fn app(state: Arc<State>) -> Router {
 }
 
 /// Reads a body within the size and time limits.
-pub async fn read_body(
+pub async fn read_body<B>(
     state: &State,
-    body: Body,
+    body: B,
     route: &str,
     peer: &Peer,
-) -> Result<Bytes, ApiError> {
+) -> Result<Bytes, ApiError>
+where
+    B: hyper::body::Body<Data = Bytes> + Unpin,
+{
     let limits = &state.limits;
     match tokio::time::timeout(limits.body_timeout, collect(body, limits.max_body)).await {
         Err(_) => Err(refuse(
@@ -120,10 +123,12 @@ enum Overflow {
 /// Collects at most `max` bytes. Beyond that it keeps reading and discarding, up to a bound,
 /// so that an honest client with a large body reads its 413 instead of a connection reset;
 /// a client that sends more than the bound (or too slowly) is cut off.
-async fn collect(body: Body, max: usize) -> Result<Bytes, Overflow> {
+async fn collect<B>(mut body: B, max: usize) -> Result<Bytes, Overflow>
+where
+    B: hyper::body::Body<Data = Bytes> + Unpin,
+{
     use http_body_util::BodyExt;
-    let mut body = body;
-    let mut out = Vec::new();
+    let mut kept = Kept::Nothing;
     let mut seen = 0usize;
     let drain_bound = max.saturating_mul(4).max(1 << 20);
     while let Some(frame) = body.frame().await {
@@ -133,7 +138,7 @@ async fn collect(body: Body, max: usize) -> Result<Bytes, Overflow> {
         };
         seen = seen.saturating_add(data.len());
         if seen <= max {
-            out.extend_from_slice(&data);
+            kept = kept.and(data);
         } else if seen > drain_bound {
             return Err(Overflow::TooLarge);
         }
@@ -141,7 +146,41 @@ async fn collect(body: Body, max: usize) -> Result<Bytes, Overflow> {
     if seen > max {
         return Err(Overflow::TooLarge);
     }
-    Ok(Bytes::from(out))
+    Ok(kept.into_bytes())
+}
+
+/// The frames of a body read so far. A small body (every check-in) comes in one frame,
+/// which is kept as it is rather than copied.
+enum Kept {
+    Nothing,
+    One(Bytes),
+    Many(Vec<u8>),
+}
+
+impl Kept {
+    fn and(self, data: Bytes) -> Kept {
+        match self {
+            Kept::Nothing => Kept::One(data),
+            Kept::One(first) => {
+                let mut all = Vec::with_capacity(first.len() + data.len());
+                all.extend_from_slice(&first);
+                all.extend_from_slice(&data);
+                Kept::Many(all)
+            }
+            Kept::Many(mut all) => {
+                all.extend_from_slice(&data);
+                Kept::Many(all)
+            }
+        }
+    }
+
+    fn into_bytes(self) -> Bytes {
+        match self {
+            Kept::Nothing => Bytes::new(),
+            Kept::One(data) => data,
+            Kept::Many(all) => Bytes::from(all),
+        }
+    }
 }
 
 pub(super) fn require_admin(peer: &Peer, route: &str) -> Result<(), ApiError> {
@@ -491,7 +530,54 @@ async fn stats(
 
 #[cfg(test)]
 mod tests {
-    use super::token_id;
+    use std::collections::VecDeque;
+    use std::pin::Pin;
+    use std::task::{Context, Poll};
+
+    use axum::body::Bytes;
+    use hyper::body::Frame;
+
+    use super::{Overflow, collect, token_id};
+
+    /// A body that hands out the given frames, one per poll.
+    struct Frames(VecDeque<Bytes>);
+
+    impl hyper::body::Body for Frames {
+        type Data = Bytes;
+        type Error = std::convert::Infallible;
+
+        fn poll_frame(
+            mut self: Pin<&mut Self>,
+            _: &mut Context<'_>,
+        ) -> Poll<Option<Result<Frame<Bytes>, Self::Error>>> {
+            Poll::Ready(self.0.pop_front().map(|b| Ok(Frame::data(b))))
+        }
+    }
+
+    #[tokio::test]
+    async fn bodies_are_collected_whole_in_any_framing_within_the_limit() {
+        // (frames, limit, the body or None for too large)
+        let cases: [(&[&str], usize, Option<&str>); 8] = [
+            (&[], 10, Some("")),
+            (&["{}"], 10, Some("{}")),
+            (&["ab", "cd"], 10, Some("abcd")),
+            (&["a", "", "bc", "d"], 10, Some("abcd")),
+            (&["0123456789"], 10, Some("0123456789")),
+            (&["0123456789", "a"], 10, None),
+            (&["0123", "456789a"], 10, None),
+            (&["01234567890"], 10, None),
+        ];
+        for (frames, max, want) in cases {
+            let body = Frames(frames.iter().map(|f| Bytes::from(f.to_string())).collect());
+            let got = collect(body, max).await;
+            match (got, want) {
+                (Ok(bytes), Some(want)) => assert_eq!(&bytes[..], want.as_bytes(), "{frames:?}"),
+                (Err(Overflow::TooLarge), None) => {}
+                (Ok(bytes), None) => panic!("{frames:?}: collected {bytes:?} past the limit"),
+                (Err(_), want) => panic!("{frames:?}: refused, wanted {want:?}"),
+            }
+        }
+    }
 
     #[test]
     fn token_ids_come_only_from_well_formed_tokens() {
