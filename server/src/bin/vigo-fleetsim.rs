@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use anyhow::{Context, Result, bail};
 use clap::Parser;
-use vigo_server::fleetsim::{self, Mode, Options, ServerChoice, spawn};
+use vigo_server::fleetsim::{self, Options, Phase, ServerChoice, spawn};
 
 #[derive(Parser)]
 #[command(
@@ -25,8 +25,9 @@ struct Cli {
     /// Seconds of check-ins per mode.
     #[arg(long, default_value_t = 10.0)]
     duration: f64,
-    /// `keepalive`, `reconnect`, or both comma-separated (run one after the other on the
-    /// same enrolled fleet).
+    /// `keepalive`, `reconnect`, or several comma-separated (run one after the other on the
+    /// same enrolled fleet); `MODE@N` runs that phase with N check-ins in flight instead of
+    /// `--concurrency` (`keepalive,keepalive@16`: the peak, then the latency below it).
     #[arg(long, default_value = "keepalive")]
     mode: String,
     /// Share of nodes whose bundle changes on every check-in (they flip `os_family`, which
@@ -107,10 +108,10 @@ fn main() -> Result<()> {
     if let Some(cpu) = cli.sim_cpu {
         spawn::pin_self(cpu)?;
     }
-    let modes = cli
+    let phases = cli
         .mode
         .split(',')
-        .map(|m| Mode::parse(m.trim()))
+        .map(|m| Phase::parse(m.trim()))
         .collect::<Result<Vec<_>>>()?;
     for (name, share) in [
         ("--changing-share", cli.changing_share),
@@ -156,7 +157,7 @@ fn main() -> Result<()> {
         nodes: cli.nodes,
         concurrency: cli.concurrency,
         duration: Duration::from_secs_f64(cli.duration.max(0.1)),
-        modes,
+        phases,
         changing_share: cli.changing_share,
         results_share: cli.results_share,
         keepalive_nodes: cli.keepalive_nodes,

@@ -65,6 +65,33 @@ impl Mode {
     }
 }
 
+/// A timed phase: a mode, and the check-ins in flight during it if not `--concurrency`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Phase {
+    pub mode: Mode,
+    pub concurrency: Option<usize>,
+}
+
+impl Phase {
+    /// `keepalive`, `reconnect`, or either with `@N` for N check-ins in flight
+    /// (`keepalive@16`): the latency below the peak rate, on the same enrolled fleet.
+    pub fn parse(text: &str) -> Result<Phase> {
+        let (mode, concurrency) = match text.split_once('@') {
+            None => (text, None),
+            Some((mode, n)) => match n.parse::<usize>() {
+                Ok(n) if n > 0 => (mode, Some(n)),
+                _ => {
+                    bail!("{text:?}: the concurrency after @ must be a whole number of at least 1")
+                }
+            },
+        };
+        Ok(Phase {
+            mode: Mode::parse(mode)?,
+            concurrency,
+        })
+    }
+}
+
 /// Where the server comes from.
 pub enum ServerChoice {
     /// Start one: `vigo-server init` + `run` in a temporary directory.
@@ -90,7 +117,8 @@ pub struct Options {
     pub nodes: usize,
     pub concurrency: usize,
     pub duration: Duration,
-    pub modes: Vec<Mode>,
+    /// The timed phases, one after the other.
+    pub phases: Vec<Phase>,
     pub changing_share: f64,
     pub results_share: f64,
     /// In keep-alive mode, how many nodes check in (each over a connection of its own);
@@ -113,6 +141,14 @@ pub struct Options {
 /// The host-name glob of every simulated node's token; the names are `db-sim-N.prod`,
 /// `web-sim-N.prod` and `node-sim-N.prod` by [`Role`].
 pub const TOKEN_GLOB: &str = "*-sim-*.prod";
+
+/// The most check-ins in flight in any part of the run.
+fn most_in_flight(opts: &Options) -> usize {
+    opts.phases
+        .iter()
+        .filter_map(|p| p.concurrency)
+        .fold(opts.concurrency, usize::max)
+}
 
 /// Whether the `k`-th of a series is one of an exact `share` of it, spread evenly: it is
 /// when `k * share` crosses an integer.
@@ -158,7 +194,7 @@ pub fn run(opts: Options) -> Result<Report> {
             config,
             secrets,
             cpu: *cpu,
-            max_connections: opts.nodes + opts.concurrency + 256,
+            max_connections: opts.nodes + most_in_flight(&opts) + 256,
             extra_args,
         })?),
         ServerChoice::Attach { .. } => None,
@@ -374,7 +410,12 @@ async fn simulate(
     // facts. Its memory now is the enrolled fleet's.
     report.server_fleet = proc_now(pid);
 
-    for &mode in &opts.modes {
+    for phase in &opts.phases {
+        let mode = phase.mode;
+        let c = phase
+            .concurrency
+            .unwrap_or(opts.concurrency)
+            .min(opts.nodes);
         for n in nodes.iter_mut() {
             n.disconnect();
         }
@@ -510,4 +551,29 @@ async fn simulate(
     report.sqlite_bytes = db;
     report.sqlite_wal_bytes = wal;
     Ok(report)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{Mode, Phase};
+
+    #[test]
+    fn phases_parse_with_and_without_a_concurrency() {
+        for (text, want) in [
+            ("keepalive", Some((Mode::Keepalive, None))),
+            ("reconnect", Some((Mode::Reconnect, None))),
+            ("keepalive@16", Some((Mode::Keepalive, Some(16)))),
+            ("reconnect@1", Some((Mode::Reconnect, Some(1)))),
+            ("keepalive@0", None),
+            ("keepalive@", None),
+            ("keepalive@-3", None),
+            ("keepalive@x", None),
+            ("@16", None),
+            ("sideways", None),
+            ("sideways@4", None),
+        ] {
+            let got = Phase::parse(text).ok().map(|p| (p.mode, p.concurrency));
+            assert_eq!(got, want, "{text:?}");
+        }
+    }
 }

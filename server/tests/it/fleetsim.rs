@@ -22,7 +22,8 @@ fn simulated_fleet_enrolls_and_checks_in_without_errors() {
             "--duration",
             "2",
             "--mode",
-            "keepalive,reconnect",
+            // The reconnect phase with fewer in flight than --concurrency.
+            "keepalive,reconnect@2",
             "--changing-share",
             "0.1",
             "--results-share",
@@ -95,10 +96,18 @@ fn simulated_fleet_enrolls_and_checks_in_without_errors() {
     // Every check-in of the reconnect mode made a handshake, and the server resumed them
     // (it issues TLS 1.3 tickets; see daemon::tls_config).
     let reconnect = &modes[1];
+    assert_eq!(modes[0]["concurrency"], 4);
+    assert_eq!(reconnect["concurrency"], 2);
     assert_eq!(
         reconnect["handshakes_full"].as_u64().unwrap()
             + reconnect["handshakes_resumed"].as_u64().unwrap(),
         reconnect["checkins"].as_u64().unwrap() + reconnect["errors"].as_u64().unwrap()
     );
     assert!(reconnect["handshakes_resumed"].as_u64().unwrap() > 0);
+    // Each handshake, full or resumed, leaves its node a ticket for the next one (the server
+    // sends one per handshake): at most a node's first handshake of the phase is full.
+    assert!(
+        reconnect["handshakes_full"].as_u64().unwrap() <= 20,
+        "{reconnect}"
+    );
 }
