@@ -96,9 +96,8 @@ fn push_u64(s: &mut String, mut v: u64) {
             break;
         }
     }
-    for &b in &digits[i..] {
-        s.push(char::from(b));
-    }
+    // ASCII digits, which are always UTF-8; the empty fallback is unreachable.
+    s.push_str(core::str::from_utf8(&digits[i..]).unwrap_or_default());
 }
 
 #[cfg(test)]
