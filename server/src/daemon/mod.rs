@@ -452,9 +452,10 @@ pub async fn serve(
             let service = hyper::service::service_fn(move |req: hyper::Request<Incoming>| {
                 let (state, peer, mut router) = (state.clone(), peer.clone(), router.clone());
                 async move {
-                    // Every agent's every poll goes straight to the check-in handler: the
-                    // router's matching, the request extension and the router's boxed
-                    // futures were a tenth of a kept-alive check-in (docs/performance.md).
+                    // Every agent's every poll goes straight to the check-in handler,
+                    // without the router's matching, the request extension and the
+                    // router's boxed futures (with the handler's borrowing, 18 % fewer
+                    // instructions per kept-alive check-in: docs/performance.md).
                     if req.method() == Method::POST && req.uri().path() == PATH_CHECKIN {
                         return Ok(checkin::handle(&state, &peer, req).await);
                     }
