@@ -426,11 +426,10 @@ pub async fn serve(
         let acceptor = acceptor.clone();
         let router = router.clone();
         let state = state.clone();
-        let limits = state.limits.clone();
         tokio::spawn(async move {
             let _permit = permit;
-            let tls = match tokio::time::timeout(limits.header_timeout, acceptor.accept(tcp)).await
-            {
+            let header_timeout = state.limits.header_timeout;
+            let tls = match tokio::time::timeout(header_timeout, acceptor.accept(tcp)).await {
                 Ok(Ok(tls)) => tls,
                 Ok(Err(e)) => {
                     eprintln!("vigo-server: TLS handshake with {addr} failed: {e}");
@@ -466,7 +465,7 @@ pub async fn serve(
             });
             let conn = hyper::server::conn::http1::Builder::new()
                 .timer(TokioTimer::new())
-                .header_read_timeout(limits.header_timeout)
+                .header_read_timeout(header_timeout)
                 .serve_connection(TokioIo::new(tls), service);
             if let Err(e) = conn.await {
                 // A peer that closes first (a probe handshake, an agent done with its
