@@ -77,10 +77,14 @@ pub fn run(args: &[String]) -> Result<()> {
         } else {
             "-".to_string()
         };
+        // A paced phase is `keepalive/9600`, as `--mode` names it.
+        let mode = match m["offered_per_sec"].as_u64() {
+            Some(rate) => format!("{}/{rate}", m["mode"].as_str().unwrap_or("?")),
+            None => m["mode"].as_str().unwrap_or("?").to_string(),
+        };
         let _ = writeln!(
             rows,
-            "{date}\t{commit}\t{nodes}\t{}\t{}\t{:.1}\t{:.0}\t{:.2}\t{:.2}\t{:.2}\t{}\t{:.1}\t{:.0}\t{:.2}\t{sqlite}\t{:.1}\t{:.0}\t{resumed}\t{:.1}",
-            m["mode"].as_str().unwrap_or("?"),
+            "{date}\t{commit}\t{nodes}\t{mode}\t{}\t{:.1}\t{:.0}\t{:.2}\t{:.2}\t{:.2}\t{}\t{:.1}\t{:.0}\t{:.2}\t{sqlite}\t{:.1}\t{:.0}\t{resumed}\t{:.1}",
             m["concurrency"],
             f(&m["duration_secs"]),
             f(&m["checkins_per_sec"]),

@@ -34,7 +34,7 @@ use vigo_shared::sign::PublicKey;
 
 use net::{Conn, Target};
 use node::{Publishes, Role, SimNode};
-use phase::{checkin_phase, deal, presign};
+use phase::{Pace, checkin_phase, connect_all, deal, presign};
 pub use publish::PublishChange;
 use publish::publish_change;
 use report::{EnrollReport, ModeReport, Percentiles, PublishReport, Report};
@@ -65,19 +65,33 @@ impl Mode {
     }
 }
 
-/// A timed phase: a mode, and the check-ins in flight during it if not `--concurrency`.
+/// A timed phase: a mode, the check-ins in flight during it if not `--concurrency`, and
+/// the rate they are sent at if paced.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Phase {
     pub mode: Mode,
     pub concurrency: Option<usize>,
+    /// Check-ins per second offered on a fixed schedule (open loop), instead of each
+    /// worker sending its next as soon as the last is answered (closed loop).
+    pub rate: Option<u32>,
 }
 
 impl Phase {
-    /// `keepalive`, `reconnect`, or either with `@N` for N check-ins in flight
-    /// (`keepalive@16`): the latency below the peak rate, on the same enrolled fleet.
+    /// `MODE[@N][/RATE]`: `keepalive` or `reconnect`; `@N` for N check-ins in flight at most
+    /// (`keepalive@16`); `/RATE` to offer RATE check-ins per second on a schedule
+    /// (`keepalive/9600`: the latency at that load, which a closed loop cannot hold).
     pub fn parse(text: &str) -> Result<Phase> {
-        let (mode, concurrency) = match text.split_once('@') {
+        let (head, rate) = match text.split_once('/') {
             None => (text, None),
+            Some((head, r)) => match r.parse::<u32>() {
+                Ok(r) if r > 0 => (head, Some(r)),
+                _ => bail!(
+                    "{text:?}: the rate after / must be a whole number of check-ins per second, at least 1"
+                ),
+            },
+        };
+        let (mode, concurrency) = match head.split_once('@') {
+            None => (head, None),
             Some((mode, n)) => match n.parse::<usize>() {
                 Ok(n) if n > 0 => (mode, Some(n)),
                 _ => {
@@ -88,6 +102,7 @@ impl Phase {
         Ok(Phase {
             mode: Mode::parse(mode)?,
             concurrency,
+            rate,
         })
     }
 }
@@ -402,7 +417,7 @@ async fn simulate(
     let started = Instant::now();
     // Each node closes its connection afterwards, as a real agent does: a fleet of 100,000
     // would otherwise hold 100,000 connections open on the server at the end of this pass.
-    let (back, tally) = checkin_phase(&ctx, nodes, c, None, true, 0.0, 0).await;
+    let (back, tally) = checkin_phase(&ctx, nodes, c, None, None, true, 0.0, 0).await;
     nodes = back;
     report.first_checkin_secs = started.elapsed().as_secs_f64();
     report.first_checkin_errors = tally.errors;
@@ -437,6 +452,13 @@ async fn simulate(
             0.0
         };
         let presign = presign(&mut nodes, presign_rate, opts.duration);
+        let connect_errors = if mode == Mode::Keepalive {
+            let (back, errors) = connect_all(&ctx, nodes, c).await;
+            nodes = back;
+            errors
+        } else {
+            BTreeMap::new()
+        };
         eprintln!("vigo-fleetsim: {} for {:?}", mode.name(), opts.duration);
         let stats_before = stats(&ctx).await;
         let server_before = proc_now(pid);
@@ -459,11 +481,13 @@ async fn simulate(
             }
             _ => None,
         };
+        let pace = phase.rate.map(|rate| Arc::new(Pace::new(rate, started)));
         let (back, mut tally) = checkin_phase(
             &ctx,
             nodes,
             c,
             Some(started + opts.duration),
+            pace,
             mode == Mode::Reconnect,
             opts.results_share,
             publishes_before,
@@ -471,6 +495,9 @@ async fn simulate(
         .await;
         nodes = back;
         nodes.extend(idle);
+        for (kind, n) in connect_errors {
+            *tally.errors.entry(format!("warm_up_{kind}")).or_insert(0) += n;
+        }
         let publish = match publisher {
             Some(task) => Some(task.await.unwrap_or_else(|e| PublishReport {
                 error: Some(format!("the publish task failed: {e}")),
@@ -506,6 +533,8 @@ async fn simulate(
         report.modes.push(ModeReport {
             mode: mode.name().to_string(),
             concurrency: c,
+            offered_per_sec: phase.rate,
+            late_starts: tally.late_starts,
             duration_secs: secs,
             checkins: tally.checkins,
             checkins_per_sec: tally.checkins as f64 / secs.max(1e-9),
@@ -558,21 +587,35 @@ mod tests {
     use super::{Mode, Phase};
 
     #[test]
-    fn phases_parse_with_and_without_a_concurrency() {
+    fn phases_parse_with_and_without_a_concurrency_and_a_rate() {
+        use Mode::{Keepalive, Reconnect};
         for (text, want) in [
-            ("keepalive", Some((Mode::Keepalive, None))),
-            ("reconnect", Some((Mode::Reconnect, None))),
-            ("keepalive@16", Some((Mode::Keepalive, Some(16)))),
-            ("reconnect@1", Some((Mode::Reconnect, Some(1)))),
+            ("keepalive", Some((Keepalive, None, None))),
+            ("reconnect", Some((Reconnect, None, None))),
+            ("keepalive@16", Some((Keepalive, Some(16), None))),
+            ("reconnect@1", Some((Reconnect, Some(1), None))),
+            ("keepalive/9600", Some((Keepalive, None, Some(9600)))),
+            ("keepalive@64/9600", Some((Keepalive, Some(64), Some(9600)))),
+            ("reconnect@8/1", Some((Reconnect, Some(8), Some(1)))),
             ("keepalive@0", None),
             ("keepalive@", None),
             ("keepalive@-3", None),
             ("keepalive@x", None),
+            ("keepalive/0", None),
+            ("keepalive/", None),
+            ("keepalive/9600.5", None),
+            ("keepalive/-1", None),
+            ("keepalive/9600@64", None),
+            ("keepalive@0/100", None),
+            ("/100", None),
             ("@16", None),
             ("sideways", None),
             ("sideways@4", None),
+            ("sideways/4", None),
         ] {
-            let got = Phase::parse(text).ok().map(|p| (p.mode, p.concurrency));
+            let got = Phase::parse(text)
+                .ok()
+                .map(|p| (p.mode, p.concurrency, p.rate));
             assert_eq!(got, want, "{text:?}");
         }
     }

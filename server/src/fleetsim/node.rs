@@ -295,6 +295,19 @@ impl SimNode {
         self.conn = None;
     }
 
+    /// Opens the connection the node's next check-ins keep using, sending nothing: a
+    /// keep-alive phase starts with every connection open, so that its figures are those of
+    /// kept-alive check-ins and not of a burst of handshakes (the reconnect phase measures
+    /// those).
+    pub async fn connect(&mut self, target: &Target) -> Result<(), NetError> {
+        let config = self
+            .config
+            .clone()
+            .ok_or_else(|| bad("state", "node is not enrolled"))?;
+        self.conn = Some(Conn::open(target, &config).await?);
+        Ok(())
+    }
+
     /// Signs `count` check-ins ahead with the body that changes nothing, replacing those
     /// signed before; they are used while that body is the one to send (no fact change, no
     /// queued result, the same bundle held) and their time is well inside the server's clock

@@ -4,6 +4,7 @@
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use super::node::{Outcome, Role, SimNode};
@@ -16,6 +17,43 @@ pub fn deal(nodes: Vec<SimNode>, c: usize) -> Vec<Vec<SimNode>> {
         hands[i % c].push(n);
     }
     hands
+}
+
+/// Opens every node's kept connection, `c` at a time, before a keep-alive phase; returns
+/// the nodes and the failures by kind (a node that failed connects in the phase instead).
+pub async fn connect_all(
+    ctx: &Arc<Ctx>,
+    nodes: Vec<SimNode>,
+    c: usize,
+) -> (Vec<SimNode>, BTreeMap<String, u64>) {
+    let mut tasks = Vec::new();
+    for hand in deal(nodes, c) {
+        let ctx = ctx.clone();
+        tasks.push(tokio::spawn(async move {
+            let mut hand = hand;
+            let mut errors = BTreeMap::new();
+            for node in hand.iter_mut() {
+                if let Err(e) = node.connect(&ctx.target).await {
+                    count(&mut errors, e.kind, &e.detail);
+                }
+            }
+            (hand, errors)
+        }));
+    }
+    let mut nodes = Vec::new();
+    let mut errors = BTreeMap::new();
+    for task in tasks {
+        match task.await {
+            Ok((hand, e)) => {
+                nodes.extend(hand);
+                for (k, v) in e {
+                    *errors.entry(k).or_insert(0) += v;
+                }
+            }
+            Err(_) => count(&mut errors, "task_panicked", "a worker panicked"),
+        }
+    }
+    (nodes, errors)
 }
 
 /// What signing ahead of a phase cost.
@@ -55,6 +93,56 @@ pub fn presign(nodes: &mut [SimNode], rate: f64, duration: Duration) -> Presign 
     }
 }
 
+/// An open-loop schedule: check-in k of the phase is due at `start + k / rate`, whichever
+/// worker is free to send it.
+pub struct Pace {
+    start: Instant,
+    rate: f64,
+    next: AtomicU64,
+}
+
+/// How far past its due time a check-in may start before it counts as late: the
+/// runtime's timer fires on whole milliseconds.
+const LATE: Duration = Duration::from_millis(1);
+
+/// When the check-in a worker is about to send counts from.
+enum Start {
+    /// On time: the worker waited for the due time; latency counts from when it woke.
+    Woke(Instant),
+    /// Behind: every worker was busy past the due time; latency counts from that time, so
+    /// that the wait for a free worker is in it as it would be for a real agent.
+    Due(Instant),
+}
+
+impl Pace {
+    pub fn new(rate: u32, start: Instant) -> Pace {
+        Pace {
+            start,
+            rate: f64::from(rate),
+            next: AtomicU64::new(0),
+        }
+    }
+
+    /// The due time of the next check-in of the schedule, or `None` once that falls at or
+    /// after `until`.
+    fn take(&self, until: Instant) -> Option<Instant> {
+        let k = self.next.fetch_add(1, Ordering::Relaxed);
+        let due = self.start + Duration::from_secs_f64(k as f64 / self.rate);
+        (due < until).then_some(due)
+    }
+
+    /// Waits for the next due time; `None` when the schedule has ended.
+    async fn wait(&self, until: Instant) -> Option<Start> {
+        let due = self.take(until)?;
+        if Instant::now() < due {
+            tokio::time::sleep_until(due.into()).await;
+            Some(Start::Woke(Instant::now()))
+        } else {
+            Some(Start::Due(due))
+        }
+    }
+}
+
 /// What the workers of a phase counted.
 #[derive(Default)]
 pub struct Tally {
@@ -73,15 +161,22 @@ pub struct Tally {
     /// New bundles of changing nodes from check-ins started after the phase's publish
     /// began: compiles the fact flips caused, to tell apart from the publish's own.
     pub changing_bundles_after_publish: u64,
+    /// Paced phases: check-ins that started more than [`LATE`] after their due time.
+    pub late_starts: u64,
 }
 
 /// Check-ins by `c` workers: each node once when `until` is `None`, else round after
-/// round until then.
+/// round until then — each worker sending its next check-in when the last is answered, or,
+/// with a `pace` (timed phases only), when the schedule says and a worker is free.
+/// Latency counts from the send, or for a paced check-in from its due time if it started
+/// late.
+#[allow(clippy::too_many_arguments)]
 pub async fn checkin_phase(
     ctx: &Arc<Ctx>,
     nodes: Vec<SimNode>,
     c: usize,
     until: Option<Instant>,
+    pace: Option<Arc<Pace>>,
     reconnect: bool,
     results_share: f64,
     publishes_before: u64,
@@ -90,6 +185,7 @@ pub async fn checkin_phase(
     let phase_start = Instant::now();
     for hand in deal(nodes, c) {
         let ctx = ctx.clone();
+        let pace = pace.clone();
         tasks.push(tokio::spawn(async move {
             let mut hand = hand;
             let mut t = Tally::default();
@@ -98,6 +194,16 @@ pub async fn checkin_phase(
                 for node in hand.iter_mut() {
                     if until.is_some_and(|u| Instant::now() >= u) {
                         break 'rounds;
+                    }
+                    let start = match (&pace, until) {
+                        (Some(pace), Some(until)) => match pace.wait(until).await {
+                            Some(start) => Some(start),
+                            None => break 'rounds,
+                        },
+                        _ => None,
+                    };
+                    if let Some(Start::Due(due)) = start {
+                        t.late_starts += u64::from(due.elapsed() > LATE);
                     }
                     let with_result = in_share(k, results_share);
                     k += 1;
@@ -123,7 +229,12 @@ pub async fn checkin_phase(
                                 t.per_second.resize(second + 1, 0);
                             }
                             t.per_second[second] += 1;
-                            t.latencies.push(done.micros);
+                            t.latencies.push(match start {
+                                Some(Start::Woke(at) | Start::Due(at)) => {
+                                    at.elapsed().as_micros() as u64
+                                }
+                                None => done.micros,
+                            });
                             match done.outcome {
                                 Outcome::Bundle => {
                                     t.bundles += 1;
@@ -177,6 +288,36 @@ pub async fn checkin_phase(
         all.resumed += t.resumed;
         all.presigned += t.presigned;
         all.changing_bundles_after_publish += t.changing_bundles_after_publish;
+        all.late_starts += t.late_starts;
     }
     (nodes, all)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::{Duration, Instant};
+
+    use super::Pace;
+
+    #[test]
+    fn a_pace_spaces_its_due_times_evenly_until_the_end() {
+        let t0 = Instant::now();
+        for (rate, secs, want_ms) in [
+            (4, 1.0, vec![0, 250, 500, 750]),
+            (1, 2.5, vec![0, 1000, 2000]),
+            (1000, 0.003, vec![0, 1, 2]),
+            (3, 0.0, vec![]),
+        ] {
+            let pace = Pace::new(rate, t0);
+            let until = t0 + Duration::from_secs_f64(secs);
+            let mut got = Vec::new();
+            while let Some(due) = pace.take(until) {
+                got.push(((due - t0).as_secs_f64() * 1000.0).round() as u64);
+                assert!(got.len() <= 1000, "rate {rate}: the schedule does not end");
+            }
+            assert_eq!(got, want_ms, "rate {rate} for {secs} s");
+            // Once over, it stays over.
+            assert_eq!(pace.take(until), None, "rate {rate}");
+        }
+    }
 }

@@ -42,7 +42,13 @@ impl Percentiles {
 #[derive(Debug, Default, Serialize)]
 pub struct ModeReport {
     pub mode: String,
+    /// Workers: the most check-ins in flight at once.
     pub concurrency: usize,
+    /// Paced phases: the check-ins per second offered on a schedule (`MODE/RATE`).
+    pub offered_per_sec: Option<u32>,
+    /// Paced phases: check-ins that started more than 1 ms after their due time because
+    /// every worker was busy; their latency counts from the due time.
+    pub late_starts: u64,
     pub duration_secs: f64,
     pub checkins: u64,
     pub checkins_per_sec: f64,
@@ -142,6 +148,14 @@ impl PublishReport {
 }
 
 impl ModeReport {
+    /// The phase as `--mode` names it: `keepalive`, or `keepalive/9600` when paced.
+    pub fn label(&self) -> String {
+        match self.offered_per_sec {
+            Some(rate) => format!("{}/{rate}", self.mode),
+            None => self.mode.clone(),
+        }
+    }
+
     /// Signatures per verification batch on the server during this mode, from the
     /// `/v1/admin/stats` counters (0 when the server did not report them).
     pub fn mean_verify_batch(&self) -> f64 {
@@ -222,14 +236,14 @@ impl Report {
             ));
         }
         s.push_str(&format!(
-            "{:<10} {:>5} {:>6} {:>9} {:>9} {:>8} {:>8} {:>8} {:>7} {:>8} {:>9} {:>8} {:>9} {:>9} {:>6}\n",
+            "{:<15} {:>5} {:>6} {:>9} {:>9} {:>8} {:>8} {:>8} {:>7} {:>8} {:>9} {:>8} {:>9} {:>9} {:>6}\n",
             "mode", "conc", "secs", "checkins", "per_s", "p50_ms", "p95_ms", "p99_ms", "errors",
             "bundles", "resumed", "full_hs", "srv_us/ci", "sim_us/ci", "batch"
         ));
         for m in &self.modes {
             s.push_str(&format!(
-                "{:<10} {:>5} {:>6.1} {:>9} {:>9.0} {:>8.2} {:>8.2} {:>8.2} {:>7} {:>8} {:>9} {:>8} {:>9.0} {:>9.0} {:>6.1}\n",
-                m.mode,
+                "{:<15} {:>5} {:>6.1} {:>9} {:>9.0} {:>8.2} {:>8.2} {:>8.2} {:>7} {:>8} {:>9} {:>8} {:>9.0} {:>9.0} {:>6.1}\n",
+                m.label(),
                 m.concurrency,
                 m.duration_secs,
                 m.checkins,
@@ -247,6 +261,12 @@ impl Report {
             ));
             if !m.errors_by_kind.is_empty() {
                 s.push_str(&format!("  errors {:?}\n", m.errors_by_kind));
+            }
+            if let Some(rate) = m.offered_per_sec {
+                s.push_str(&format!(
+                    "  paced: {rate}/s offered; {} check-ins started over 1 ms late (latency from their due time)\n",
+                    m.late_starts
+                ));
             }
             if m.presigned > 0 {
                 s.push_str(&format!(

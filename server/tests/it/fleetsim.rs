@@ -22,8 +22,9 @@ fn simulated_fleet_enrolls_and_checks_in_without_errors() {
             "--duration",
             "2",
             "--mode",
-            // The reconnect phase with fewer in flight than --concurrency.
-            "keepalive,reconnect@2",
+            // The keep-alive phase paced at 40 check-ins/s (it would do far more in a closed
+            // loop), the reconnect phase with fewer in flight than --concurrency.
+            "keepalive/40,reconnect@2",
             "--changing-share",
             "0.1",
             "--results-share",
@@ -93,6 +94,18 @@ fn simulated_fleet_enrolls_and_checks_in_without_errors() {
         assert!(publish_compiles >= 4, "{name}: {p}");
         assert!(publish_compiles <= 4 + 2, "{name}: {p}");
     }
+    // The keep-alive phase kept to its schedule: 40/s for 2 s is 80 check-ins at most. Its
+    // connections were opened before it, so it made no handshake.
+    let keepalive = &modes[0];
+    assert_eq!(keepalive["offered_per_sec"], 40);
+    assert_eq!(modes[1]["offered_per_sec"], serde_json::Value::Null);
+    assert!(
+        keepalive["checkins"].as_u64().unwrap() <= 80,
+        "{}",
+        keepalive["checkins"]
+    );
+    assert_eq!(keepalive["handshakes_full"], 0, "{keepalive}");
+    assert_eq!(keepalive["handshakes_resumed"], 0, "{keepalive}");
     // Every check-in of the reconnect mode made a handshake, and the server resumed them
     // (it issues TLS 1.3 tickets; see daemon::tls_config).
     let reconnect = &modes[1];
