@@ -292,6 +292,27 @@ fn proc_now(pid: Option<u32>) -> spawn::ProcStats {
     pid.map(spawn::proc_stats).unwrap_or_default()
 }
 
+/// Reads the server's CPU time (all threads) every [`report::WINDOW_MS`] from `started`
+/// until `until`: (ms into the phase, ns since `started`), for the phase's windows.
+async fn sample_cpu(pid: u32, started: Instant, until: Instant) -> Vec<(u32, u64)> {
+    let width = Duration::from_millis(u64::from(report::WINDOW_MS));
+    let mut last = spawn::thread_cpu_ns(pid);
+    let mut total = 0;
+    let mut readings = Vec::new();
+    let mut tick = tokio::time::interval_at((started + width).into(), width);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+    loop {
+        tick.tick().await;
+        let now = spawn::thread_cpu_ns(pid);
+        total += spawn::cpu_ns_between(&last, &now);
+        last = now;
+        readings.push((started.elapsed().as_millis() as u32, total));
+        if Instant::now() >= until {
+            return readings;
+        }
+    }
+}
+
 async fn simulate(
     opts: &Options,
     url: &str,
@@ -481,6 +502,8 @@ async fn simulate(
             }
             _ => None,
         };
+        let sampler =
+            pid.map(|pid| tokio::spawn(sample_cpu(pid, started, started + opts.duration)));
         let pace = phase.rate.map(|rate| Arc::new(Pace::new(rate, started)));
         let (back, mut tally) = checkin_phase(
             &ctx,
@@ -495,6 +518,10 @@ async fn simulate(
         .await;
         nodes = back;
         nodes.extend(idle);
+        let cpu_readings = match sampler {
+            Some(task) => task.await.unwrap_or_default(),
+            None => Vec::new(),
+        };
         for (kind, n) in connect_errors {
             *tally.errors.entry(format!("warm_up_{kind}")).or_insert(0) += n;
         }
@@ -538,7 +565,10 @@ async fn simulate(
             duration_secs: secs,
             checkins: tally.checkins,
             checkins_per_sec: tally.checkins as f64 / secs.max(1e-9),
-            latency: Percentiles::of(&mut tally.latencies),
+            latency: Percentiles::of(
+                &mut tally.samples.iter().map(|s| s.micros).collect::<Vec<_>>(),
+            ),
+            windows: report::windows(&tally.samples, &cpu_readings),
             errors: tally.errors.values().sum(),
             errors_by_kind: tally.errors,
             bundles: tally.bundles,

@@ -8,6 +8,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use super::node::{Outcome, Role, SimNode};
+use super::report::Sample;
 use super::{Ctx, count, in_share, spawn};
 
 /// Splits the nodes among `c` workers (worker w gets nodes w, w + c, ...).
@@ -149,7 +150,8 @@ pub struct Tally {
     /// Check-ins completed in each second of the phase.
     pub per_second: Vec<u64>,
     pub checkins: u64,
-    pub latencies: Vec<u64>,
+    /// Every check-in's completion time and latency.
+    pub samples: Vec<Sample>,
     pub errors: BTreeMap<String, u64>,
     pub bundles: u64,
     pub unchanged: u64,
@@ -224,16 +226,20 @@ pub async fn checkin_phase(
                     {
                         Ok(done) => {
                             t.checkins += 1;
-                            let second = phase_start.elapsed().as_secs() as usize;
+                            let into_phase = phase_start.elapsed();
+                            let second = into_phase.as_secs() as usize;
                             if t.per_second.len() <= second {
                                 t.per_second.resize(second + 1, 0);
                             }
                             t.per_second[second] += 1;
-                            t.latencies.push(match start {
-                                Some(Start::Woke(at) | Start::Due(at)) => {
-                                    at.elapsed().as_micros() as u64
-                                }
-                                None => done.micros,
+                            t.samples.push(Sample {
+                                at_ms: into_phase.as_millis() as u32,
+                                micros: match start {
+                                    Some(Start::Woke(at) | Start::Due(at)) => {
+                                        at.elapsed().as_micros() as u64
+                                    }
+                                    None => done.micros,
+                                },
                             });
                             match done.outcome {
                                 Outcome::Bundle => {
@@ -277,7 +283,7 @@ pub async fn checkin_phase(
             *sum += n;
         }
         all.checkins += t.checkins;
-        all.latencies.extend(t.latencies);
+        all.samples.extend(t.samples);
         for (k, v) in t.errors {
             *all.errors.entry(k).or_insert(0) += v;
         }

@@ -38,6 +38,111 @@ impl Percentiles {
     }
 }
 
+/// One check-in of a timed phase: when it completed (ms into the phase) and its latency.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Sample {
+    pub at_ms: u32,
+    pub micros: u64,
+}
+
+/// Width of the windows a timed phase is cut into.
+pub const WINDOW_MS: u32 = 100;
+
+/// One [`WINDOW_MS`] window of a timed phase. Windows show what a figure over the whole
+/// phase hides: a p99 made by a few slow windows, and whether the server then spent more
+/// CPU per check-in (the machine ran slower) or less (it stalled, or waited).
+#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+pub struct Window {
+    pub start_ms: u32,
+    pub checkins: u64,
+    pub p99_ms: f64,
+    /// The server's CPU time in the window over all its threads (ms); `None` without the
+    /// server's pid or when a reading was missed.
+    pub server_cpu_ms: Option<f64>,
+}
+
+/// Cuts a phase's check-ins into windows. `cpu` holds readings of the server's CPU time
+/// since the phase began (ms into the phase, ns), taken about every [`WINDOW_MS`]; each
+/// counts for the window boundary nearest to it, and a window's CPU time is the difference
+/// between the readings at its two ends.
+pub fn windows(samples: &[Sample], cpu: &[(u32, u64)]) -> Vec<Window> {
+    let Some(last) = samples.iter().map(|s| s.at_ms).max() else {
+        return Vec::new();
+    };
+    let count = (last / WINDOW_MS) as usize + 1;
+    let mut latencies: Vec<Vec<u64>> = vec![Vec::new(); count];
+    for s in samples {
+        latencies[(s.at_ms / WINDOW_MS) as usize].push(s.micros);
+    }
+    let mut at_boundary: BTreeMap<u32, u64> = BTreeMap::new();
+    at_boundary.insert(0, 0);
+    for &(at_ms, ns) in cpu {
+        at_boundary.insert((at_ms + WINDOW_MS / 2) / WINDOW_MS, ns);
+    }
+    latencies
+        .into_iter()
+        .enumerate()
+        .map(|(i, mut l)| {
+            let i = i as u32;
+            let cpu_ns = at_boundary
+                .get(&(i + 1))
+                .zip(at_boundary.get(&i))
+                .map(|(end, start)| end.saturating_sub(*start));
+            Window {
+                start_ms: i * WINDOW_MS,
+                checkins: l.len() as u64,
+                p99_ms: Percentiles::of(&mut l).p99_ms,
+                server_cpu_ms: cpu_ns.map(|ns| ns as f64 / 1e6),
+            }
+        })
+        .collect()
+}
+
+/// What a phase's windows say, in one line of the table.
+#[derive(Clone, Debug, PartialEq)]
+pub struct WindowSummary {
+    /// Server CPU µs per check-in over the windows with at least 10 check-ins: median, p90
+    /// and the largest.
+    pub us_median: f64,
+    pub us_p90: f64,
+    pub us_max: f64,
+    /// The window with the worst p99, and the server's CPU per check-in in it.
+    pub worst_p99_ms: f64,
+    pub worst_at_s: f64,
+    pub worst_us: Option<f64>,
+}
+
+impl WindowSummary {
+    pub fn of(windows: &[Window]) -> Option<WindowSummary> {
+        let per_checkin = |w: &Window| {
+            w.server_cpu_ms
+                .map(|ms| ms * 1000.0 / w.checkins.max(1) as f64)
+        };
+        let mut us: Vec<f64> = windows
+            .iter()
+            .filter(|w| w.checkins >= 10)
+            .filter_map(per_checkin)
+            .collect();
+        let worst = windows
+            .iter()
+            .filter(|w| w.checkins > 0)
+            .max_by(|a, b| a.p99_ms.total_cmp(&b.p99_ms))?;
+        if us.is_empty() {
+            return None;
+        }
+        us.sort_by(f64::total_cmp);
+        let at = |p: f64| us[((p * us.len() as f64).ceil() as usize).clamp(1, us.len()) - 1];
+        Some(WindowSummary {
+            us_median: at(0.5),
+            us_p90: at(0.9),
+            us_max: us[us.len() - 1],
+            worst_p99_ms: worst.p99_ms,
+            worst_at_s: f64::from(worst.start_ms) / 1000.0,
+            worst_us: per_checkin(worst),
+        })
+    }
+}
+
 /// The timed check-in phase of one mode.
 #[derive(Debug, Default, Serialize)]
 pub struct ModeReport {
@@ -85,6 +190,8 @@ pub struct ModeReport {
     pub stats_after: serde_json::Value,
     /// Check-ins completed in each second of the phase.
     pub per_second: Vec<u64>,
+    /// The phase in [`WINDOW_MS`] windows.
+    pub windows: Vec<Window>,
     /// The publish made during the phase (`--publish-at`).
     pub publish: Option<PublishReport>,
 }
@@ -262,6 +369,17 @@ impl Report {
             if !m.errors_by_kind.is_empty() {
                 s.push_str(&format!("  errors {:?}\n", m.errors_by_kind));
             }
+            if let Some(w) = WindowSummary::of(&m.windows) {
+                s.push_str(&format!(
+                    "  {WINDOW_MS} ms windows: server µs/check-in median {:.0}, p90 {:.0}, max {:.0}; worst p99 {:.2} ms at {:.1} s (server {} µs/check-in there)\n",
+                    w.us_median,
+                    w.us_p90,
+                    w.us_max,
+                    w.worst_p99_ms,
+                    w.worst_at_s,
+                    w.worst_us.map_or("?".to_string(), |us| format!("{us:.0}")),
+                ));
+            }
             if let Some(rate) = m.offered_per_sec {
                 s.push_str(&format!(
                     "  paced: {rate}/s offered; {} check-ins started over 1 ms late (latency from their due time)\n",
@@ -316,7 +434,71 @@ impl Report {
 
 #[cfg(test)]
 mod tests {
-    use super::PublishReport;
+    use super::{PublishReport, Sample, Window, WindowSummary, windows};
+
+    fn sample(at_ms: u32, micros: u64) -> Sample {
+        Sample { at_ms, micros }
+    }
+
+    #[test]
+    fn windows_count_check_ins_and_take_the_cpu_between_their_ends() {
+        // Three windows; readings at 101 ms (boundary 1), 198 ms (2) and 305 ms (3).
+        let samples = [
+            sample(0, 1_000),
+            sample(99, 3_000),
+            sample(100, 2_000),
+            sample(250, 9_000),
+            sample(299, 1_000),
+        ];
+        let cpu = [(101, 40_000_000), (198, 70_000_000), (305, 150_000_000)];
+        let want = [
+            (0, 2, 3.0, Some(40.0)),
+            (100, 1, 2.0, Some(30.0)),
+            (200, 2, 9.0, Some(80.0)),
+        ];
+        let got: Vec<_> = windows(&samples, &cpu)
+            .into_iter()
+            .map(|w| (w.start_ms, w.checkins, w.p99_ms, w.server_cpu_ms))
+            .collect();
+        assert_eq!(got, want);
+        // A missed reading leaves both windows next to it without a CPU time; no pid, none.
+        let got: Vec<_> = windows(&samples, &[(101, 40_000_000), (305, 150_000_000)])
+            .into_iter()
+            .map(|w| w.server_cpu_ms)
+            .collect();
+        assert_eq!(got, [Some(40.0), None, None]);
+        assert!(
+            windows(&samples, &[])
+                .iter()
+                .all(|w| w.server_cpu_ms.is_none())
+        );
+        assert_eq!(windows(&[], &cpu), Vec::<Window>::new());
+    }
+
+    #[test]
+    fn a_window_summary_names_the_worst_window_and_its_cost() {
+        let w = |start_ms, checkins, p99_ms, cpu_ms| Window {
+            start_ms,
+            checkins,
+            p99_ms,
+            server_cpu_ms: cpu_ms,
+        };
+        let ws = [
+            w(0, 1000, 2.0, Some(80.0)),
+            w(100, 1000, 9.5, Some(140.0)),
+            w(200, 1000, 3.0, Some(90.0)),
+            // Too few check-ins to say a cost; the slowest latency is still seen.
+            w(300, 5, 1.0, Some(50.0)),
+        ];
+        let s = WindowSummary::of(&ws).unwrap();
+        assert_eq!((s.us_median, s.us_p90, s.us_max), (90.0, 140.0, 140.0));
+        assert_eq!(
+            (s.worst_p99_ms, s.worst_at_s, s.worst_us),
+            (9.5, 0.1, Some(140.0))
+        );
+        assert_eq!(WindowSummary::of(&[w(0, 1000, 2.0, None)]), None);
+        assert_eq!(WindowSummary::of(&[]), None);
+    }
 
     #[test]
     fn rates_around_a_publish_leave_out_its_second_and_the_last() {

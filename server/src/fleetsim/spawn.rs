@@ -182,6 +182,44 @@ pub fn proc_stats(pid: u32) -> ProcStats {
     }
 }
 
+/// CPU nanoseconds each thread of `pid` has run so far, by thread id, from
+/// `/proc/PID/task/*/schedstat` (nanoseconds, where `stat` counts 10 ms ticks); empty when
+/// `/proc` is unavailable.
+pub fn thread_cpu_ns(pid: u32) -> std::collections::BTreeMap<u32, u64> {
+    let mut threads = std::collections::BTreeMap::new();
+    let Ok(tasks) = std::fs::read_dir(format!("/proc/{pid}/task")) else {
+        return threads;
+    };
+    for task in tasks.flatten() {
+        let Some(tid) = task
+            .file_name()
+            .to_str()
+            .and_then(|t| t.parse::<u32>().ok())
+        else {
+            continue;
+        };
+        let ns = std::fs::read_to_string(task.path().join("schedstat"))
+            .ok()
+            .and_then(|s| s.split_whitespace().next()?.parse::<u64>().ok());
+        if let Some(ns) = ns {
+            threads.insert(tid, ns);
+        }
+    }
+    threads
+}
+
+/// CPU nanoseconds run between two [`thread_cpu_ns`] readings: what each thread present in
+/// both added, plus all of what threads started since have run.
+pub fn cpu_ns_between(
+    before: &std::collections::BTreeMap<u32, u64>,
+    after: &std::collections::BTreeMap<u32, u64>,
+) -> u64 {
+    after
+        .iter()
+        .map(|(tid, ns)| ns.saturating_sub(before.get(tid).copied().unwrap_or(0)))
+        .sum()
+}
+
 /// Size of the database and its write-ahead log in a data directory.
 pub fn sqlite_bytes(data: &Path) -> (u64, u64) {
     let size = |f: &str| {

@@ -75,6 +75,20 @@ fn simulated_fleet_enrolls_and_checks_in_without_errors() {
             .map(|n| n.as_u64().unwrap())
             .sum();
         assert_eq!(per_second, m["checkins"].as_u64().unwrap(), "{name}");
+        // The 100 ms windows hold the same check-ins, and the server's CPU time (read from
+        // /proc while the phase ran) for windows other than the last.
+        let windows = m["windows"].as_array().unwrap();
+        let in_windows: u64 = windows
+            .iter()
+            .map(|w| w["checkins"].as_u64().unwrap())
+            .sum();
+        assert_eq!(in_windows, m["checkins"].as_u64().unwrap(), "{name}");
+        assert!(
+            windows
+                .iter()
+                .any(|w| w["server_cpu_ms"].as_f64().is_some_and(|ms| ms > 0.0)),
+            "{name}: {windows:?}"
+        );
         // The publish half a second in changed the web module: it was accepted, every web
         // node checked in after it and took exactly one new bundle for it (a second one, or
         // one for any other steady node, is an unexpected_bundle error, and a web node
