@@ -34,7 +34,7 @@ use vigo_shared::sign::PublicKey;
 
 use net::{Conn, Target};
 use node::{Publishes, Role, SimNode};
-use phase::{Pace, checkin_phase, connect_all, deal, presign};
+use phase::{Pace, Rounds, checkin_phase, connect_all, deal, presign};
 pub use publish::PublishChange;
 use publish::publish_change;
 use report::{EnrollReport, ModeReport, Percentiles, PublishReport, Report};
@@ -181,6 +181,13 @@ fn role(i: usize, changing: usize, web_share: f64) -> Role {
         Role::Web
     } else {
         Role::Steady
+    }
+}
+
+/// Adds counts by kind to `into`.
+fn add_counts(into: &mut BTreeMap<String, u64>, from: BTreeMap<String, u64>) {
+    for (kind, n) in from {
+        *into.entry(kind).or_insert(0) += n;
     }
 }
 
@@ -415,9 +422,7 @@ async fn simulate(
     for t in tasks {
         let (hand, errors) = t.await.context("enroll task")?;
         nodes.extend(hand);
-        for (k, v) in errors {
-            *enroll_errors.entry(k).or_insert(0) += v;
-        }
+        add_counts(&mut enroll_errors, errors);
     }
     let enroll_secs = started.elapsed().as_secs_f64();
     let enrolled = nodes.iter().filter(|n| n.enrolled()).count();
@@ -438,7 +443,7 @@ async fn simulate(
     let started = Instant::now();
     // Each node closes its connection afterwards, as a real agent does: a fleet of 100,000
     // would otherwise hold 100,000 connections open on the server at the end of this pass.
-    let (back, tally) = checkin_phase(&ctx, nodes, c, None, None, true, 0.0, 0).await;
+    let (back, tally) = checkin_phase(&ctx, nodes, c, Rounds::Once, true, 0.0, 0).await;
     nodes = back;
     report.first_checkin_secs = started.elapsed().as_secs_f64();
     report.first_checkin_errors = tally.errors;
@@ -502,15 +507,17 @@ async fn simulate(
             }
             _ => None,
         };
-        let sampler =
-            pid.map(|pid| tokio::spawn(sample_cpu(pid, started, started + opts.duration)));
-        let pace = phase.rate.map(|rate| Arc::new(Pace::new(rate, started)));
+        let until = started + opts.duration;
+        let sampler = pid.map(|pid| tokio::spawn(sample_cpu(pid, started, until)));
+        let rounds = match phase.rate {
+            Some(rate) => Rounds::Paced(until, Arc::new(Pace::new(rate, started))),
+            None => Rounds::Until(until),
+        };
         let (back, mut tally) = checkin_phase(
             &ctx,
             nodes,
             c,
-            Some(started + opts.duration),
-            pace,
+            rounds,
             mode == Mode::Reconnect,
             opts.results_share,
             publishes_before,

@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 
 use super::node::{Outcome, Role, SimNode};
 use super::report::Sample;
-use super::{Ctx, count, in_share, spawn};
+use super::{Ctx, add_counts, count, in_share, spawn};
 
 /// Splits the nodes among `c` workers (worker w gets nodes w, w + c, ...).
 pub fn deal(nodes: Vec<SimNode>, c: usize) -> Vec<Vec<SimNode>> {
@@ -47,9 +47,7 @@ pub async fn connect_all(
         match task.await {
             Ok((hand, e)) => {
                 nodes.extend(hand);
-                for (k, v) in e {
-                    *errors.entry(k).or_insert(0) += v;
-                }
+                add_counts(&mut errors, e);
             }
             Err(_) => count(&mut errors, "task_panicked", "a worker panicked"),
         }
@@ -144,6 +142,26 @@ impl Pace {
     }
 }
 
+/// How long a check-in phase goes on, and when its check-ins are sent.
+#[derive(Clone)]
+pub enum Rounds {
+    /// Each node once; each worker sends its next check-in when the last is answered.
+    Once,
+    /// Round after round until then, the same way (closed loop).
+    Until(Instant),
+    /// Until then, each check-in at its due time on the schedule, by a free worker.
+    Paced(Instant, Arc<Pace>),
+}
+
+impl Rounds {
+    fn until(&self) -> Option<Instant> {
+        match self {
+            Rounds::Once => None,
+            Rounds::Until(until) | Rounds::Paced(until, _) => Some(*until),
+        }
+    }
+}
+
 /// What the workers of a phase counted.
 #[derive(Default)]
 pub struct Tally {
@@ -167,18 +185,13 @@ pub struct Tally {
     pub late_starts: u64,
 }
 
-/// Check-ins by `c` workers: each node once when `until` is `None`, else round after
-/// round until then — each worker sending its next check-in when the last is answered, or,
-/// with a `pace` (timed phases only), when the schedule says and a worker is free.
-/// Latency counts from the send, or for a paced check-in from its due time if it started
-/// late.
-#[allow(clippy::too_many_arguments)]
+/// Check-ins by `c` workers, for as long and as often as `rounds` says. Latency counts from
+/// the send, or for a paced check-in from its due time if it started late.
 pub async fn checkin_phase(
     ctx: &Arc<Ctx>,
     nodes: Vec<SimNode>,
     c: usize,
-    until: Option<Instant>,
-    pace: Option<Arc<Pace>>,
+    rounds: Rounds,
     reconnect: bool,
     results_share: f64,
     publishes_before: u64,
@@ -187,22 +200,23 @@ pub async fn checkin_phase(
     let phase_start = Instant::now();
     for hand in deal(nodes, c) {
         let ctx = ctx.clone();
-        let pace = pace.clone();
+        let rounds = rounds.clone();
         tasks.push(tokio::spawn(async move {
             let mut hand = hand;
             let mut t = Tally::default();
             let mut k: u64 = 0;
+            let until = rounds.until();
             'rounds: loop {
                 for node in hand.iter_mut() {
                     if until.is_some_and(|u| Instant::now() >= u) {
                         break 'rounds;
                     }
-                    let start = match (&pace, until) {
-                        (Some(pace), Some(until)) => match pace.wait(until).await {
+                    let start = match &rounds {
+                        Rounds::Paced(until, pace) => match pace.wait(*until).await {
                             Some(start) => Some(start),
                             None => break 'rounds,
                         },
-                        _ => None,
+                        Rounds::Once | Rounds::Until(_) => None,
                     };
                     if let Some(Start::Due(due)) = start {
                         t.late_starts += u64::from(due.elapsed() > LATE);
@@ -284,9 +298,7 @@ pub async fn checkin_phase(
         }
         all.checkins += t.checkins;
         all.samples.extend(t.samples);
-        for (k, v) in t.errors {
-            *all.errors.entry(k).or_insert(0) += v;
-        }
+        add_counts(&mut all.errors, t.errors);
         all.bundles += t.bundles;
         all.unchanged += t.unchanged;
         all.with_results += t.with_results;
