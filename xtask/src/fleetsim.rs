@@ -77,11 +77,8 @@ pub fn run(args: &[String]) -> Result<()> {
         } else {
             "-".to_string()
         };
-        // A paced phase is `keepalive/9600`, as `--mode` names it.
-        let mode = match m["offered_per_sec"].as_u64() {
-            Some(rate) => format!("{}/{rate}", m["mode"].as_str().unwrap_or("?")),
-            None => m["mode"].as_str().unwrap_or("?").to_string(),
-        };
+        // A paced phase is `keepalive/9600`, as the simulator labels it.
+        let mode = m["label"].as_str().unwrap_or("?");
         let _ = writeln!(
             rows,
             "{date}\t{commit}\t{nodes}\t{mode}\t{}\t{:.1}\t{:.0}\t{:.2}\t{:.2}\t{:.2}\t{}\t{:.1}\t{:.0}\t{:.2}\t{sqlite}\t{:.1}\t{:.0}\t{resumed}\t{:.1}",

@@ -566,6 +566,10 @@ async fn simulate(
         });
         report.modes.push(ModeReport {
             mode: mode.name().to_string(),
+            label: match phase.rate {
+                Some(rate) => format!("{}/{rate}", mode.name()),
+                None => mode.name().to_string(),
+            },
             concurrency: c,
             offered_per_sec: phase.rate,
             late_starts: tally.late_starts,

@@ -147,6 +147,9 @@ impl WindowSummary {
 #[derive(Debug, Default, Serialize)]
 pub struct ModeReport {
     pub mode: String,
+    /// The phase as the table and bench/fleetsim.tsv name it: the mode, `/RATE` when paced
+    /// (`keepalive/9600`).
+    pub label: String,
     /// Workers: the most check-ins in flight at once.
     pub concurrency: usize,
     /// Paced phases: the check-ins per second offered on a schedule (`MODE/RATE`).
@@ -255,14 +258,6 @@ impl PublishReport {
 }
 
 impl ModeReport {
-    /// The phase as `--mode` names it: `keepalive`, or `keepalive/9600` when paced.
-    pub fn label(&self) -> String {
-        match self.offered_per_sec {
-            Some(rate) => format!("{}/{rate}", self.mode),
-            None => self.mode.clone(),
-        }
-    }
-
     /// Signatures per verification batch on the server during this mode, from the
     /// `/v1/admin/stats` counters (0 when the server did not report them).
     pub fn mean_verify_batch(&self) -> f64 {
@@ -350,7 +345,7 @@ impl Report {
         for m in &self.modes {
             s.push_str(&format!(
                 "{:<15} {:>5} {:>6.1} {:>9} {:>9.0} {:>8.2} {:>8.2} {:>8.2} {:>7} {:>8} {:>9} {:>8} {:>9.0} {:>9.0} {:>6.1}\n",
-                m.label(),
+                m.label,
                 m.concurrency,
                 m.duration_secs,
                 m.checkins,

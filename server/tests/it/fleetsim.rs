@@ -112,6 +112,8 @@ fn simulated_fleet_enrolls_and_checks_in_without_errors() {
     // connections were opened before it, so it made no handshake.
     let keepalive = &modes[0];
     assert_eq!(keepalive["offered_per_sec"], 40);
+    assert_eq!(keepalive["label"], "keepalive/40");
+    assert_eq!(modes[1]["label"], "reconnect");
     assert_eq!(modes[1]["offered_per_sec"], serde_json::Value::Null);
     assert!(
         keepalive["checkins"].as_u64().unwrap() <= 80,
