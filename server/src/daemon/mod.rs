@@ -3,6 +3,7 @@
 
 pub mod bootstrap;
 pub mod checkin;
+pub mod hold;
 pub mod init;
 pub mod node_key;
 pub mod publish;
@@ -23,6 +24,7 @@ use hyper_util::rt::{TokioIo, TokioTimer};
 use rustls::server::WebPkiClientVerifier;
 use rustls_pki_types::pem::PemObject;
 use rustls_pki_types::{CertificateDer, PrivateKeyDer};
+use tokio::io::AsyncWriteExt;
 use tokio::net::TcpListener;
 use tokio::sync::Semaphore;
 use tokio_rustls::TlsAcceptor;
@@ -437,9 +439,9 @@ pub async fn serve(
             drop(tcp);
             continue;
         };
-        // Without TCP_NODELAY, the answer to the first request on a new connection waits
-        // for the client's delayed ACK of the TLS 1.3 session tickets (~40 ms on Linux):
-        // measured with vigo-fleetsim in reconnect mode (docs/performance.md).
+        // Without TCP_NODELAY, a small write waits for the client's ACK of the one before
+        // (delayed up to ~40 ms on Linux): measured with vigo-fleetsim in reconnect mode,
+        // when the answer followed the session ticket (docs/performance.md).
         let _ = tcp.set_nodelay(true);
         let acceptor = acceptor.clone();
         let router = router.clone();
@@ -447,9 +449,16 @@ pub async fn serve(
         tokio::spawn(async move {
             let _permit = permit;
             let header_timeout = state.limits.header_timeout;
-            let tls = match tokio::time::timeout(header_timeout, acceptor.accept(tcp)).await {
+            // The handshake's writes are held until it reads, and a TLS 1.3 session ticket
+            // until the first response: one write fewer per connection (hold.rs).
+            let tcp = hold::HoldingStream::new(tcp);
+            let accept = acceptor.accept(tcp).into_fallible();
+            let mut tls = match tokio::time::timeout(header_timeout, accept).await {
                 Ok(Ok(tls)) => tls,
-                Ok(Err(e)) => {
+                Ok(Err((e, mut tcp))) => {
+                    // Send the alert rustls wrote, which is held like the handshake.
+                    tcp.handshake_done(false);
+                    let _ = tokio::time::timeout(header_timeout, tcp.shutdown()).await;
                     eprintln!("vigo-server: TLS handshake with {addr} failed: {e}");
                     return;
                 }
@@ -458,6 +467,9 @@ pub async fn serve(
                     return;
                 }
             };
+            let tls13 =
+                tls.get_ref().1.protocol_version() == Some(rustls::ProtocolVersion::TLSv1_3);
+            tls.get_mut().0.handshake_done(tls13);
             let name = tls
                 .get_ref()
                 .1

@@ -43,6 +43,59 @@ fn tls(server: &Server) -> rustls::StreamOwned<rustls::ClientConnection, TcpStre
 }
 
 #[test]
+fn a_certificate_from_another_ca_gets_the_servers_alert() {
+    // The server's writes during a handshake are held until it reads (daemon/hold.rs); a
+    // refused handshake's alert must still reach the client, not just the TCP close.
+    let server = Server::start(&[]);
+    let (other, _) = vigo_server::pki::Ca::create().unwrap();
+    let issued = other.issue_client_with_key("web01.demo").unwrap();
+    let chain = vec![
+        vigo_server::pki::pem_to_der(&issued.cert_pem)
+            .unwrap()
+            .into(),
+    ];
+    let key = {
+        use rustls::pki_types::pem::PemObject;
+        rustls::pki_types::PrivateKeyDer::from_pem_slice(issued.key_pem.as_bytes()).unwrap()
+    };
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let mut roots = rustls::RootCertStore::empty();
+    let ca = vigo_server::pki::pem_to_der(&server.file("ca.pem")).unwrap();
+    roots.add(ca.into()).unwrap();
+    let config = rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_root_certificates(roots)
+        .with_client_auth_cert(chain, key)
+        .unwrap();
+    let name = "localhost".try_into().unwrap();
+    let mut conn = rustls::ClientConnection::new(Arc::new(config), name).unwrap();
+    let mut tcp = TcpStream::connect(&server.addr).unwrap();
+    tcp.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
+    // TLS 1.3: the client's side of the handshake may complete before the server has
+    // checked its certificate; the refusal then arrives on the next read.
+    let err = match conn.complete_io(&mut tcp) {
+        Err(e) => e.to_string(),
+        Ok(_) => {
+            let mut s = rustls::StreamOwned::new(conn, tcp);
+            let _ = s.write_all(b"GET /v1/admin/stats HTTP/1.1\r\nhost: localhost\r\n\r\n");
+            let mut buf = [0u8; 512];
+            loop {
+                match s.read(&mut buf) {
+                    Ok(0) => panic!("the server closed without an alert"),
+                    Ok(_) => continue,
+                    Err(e) => break e.to_string(),
+                }
+            }
+        }
+    };
+    assert!(err.contains("received fatal alert"), "{err}");
+    wait_for(10, "the refusal in the log", || {
+        server.log().contains("TLS handshake with")
+    });
+}
+
+#[test]
 fn oversized_bodies_get_413() {
     let server = Server::start(&["--max-body", "1024"]);
     let big = vec![b' '; 64 * 1024];
