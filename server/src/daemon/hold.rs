@@ -20,7 +20,7 @@
 //! write (the first records of the first response); from then on held bytes go before
 //! anything else, and the buffer is freed once empty: kept connections carry none.
 
-use std::io;
+use std::io::{self, IoSlice};
 use std::pin::Pin;
 use std::task::{Context, Poll, ready};
 
@@ -107,6 +107,39 @@ impl<T: AsyncRead + AsyncWrite + Unpin> AsyncRead for HoldingStream<T> {
     }
 }
 
+impl<T: AsyncWrite + Unpin> HoldingStream<T> {
+    /// Holds `bufs` or joins them to what is held, when the phase says so; `None` when they
+    /// go straight to the socket (what is held then went first).
+    fn poll_hold(
+        &mut self,
+        cx: &mut Context<'_>,
+        bufs: &[IoSlice<'_>],
+    ) -> Option<Poll<io::Result<usize>>> {
+        let len = bufs.iter().map(|b| b.len()).sum();
+        match self.phase {
+            Phase::Handshake => {
+                bufs.iter().for_each(|b| self.held.extend_from_slice(b));
+                Some(Poll::Ready(Ok(len)))
+            }
+            Phase::Ticket if self.held.len() <= JOIN_LIMIT => {
+                // The first write after the handshake: out together with the ticket. If
+                // the socket cannot take it all now, the rest stays held (now `Open`) for
+                // the flush that follows (its waker is registered), so the write is done.
+                bufs.iter().for_each(|b| self.held.extend_from_slice(b));
+                match self.poll_send_held(cx) {
+                    Poll::Ready(Err(e)) => Some(Poll::Ready(Err(e))),
+                    _ => Some(Poll::Ready(Ok(len))),
+                }
+            }
+            Phase::Ticket | Phase::Open => match self.poll_send_held(cx) {
+                Poll::Ready(Ok(())) => None,
+                Poll::Ready(Err(e)) => Some(Poll::Ready(Err(e))),
+                Poll::Pending => Some(Poll::Pending),
+            },
+        }
+    }
+}
+
 impl<T: AsyncWrite + Unpin> AsyncWrite for HoldingStream<T> {
     fn poll_write(
         self: Pin<&mut Self>,
@@ -114,24 +147,28 @@ impl<T: AsyncWrite + Unpin> AsyncWrite for HoldingStream<T> {
         buf: &[u8],
     ) -> Poll<io::Result<usize>> {
         let this = self.get_mut();
-        match this.phase {
-            Phase::Handshake => {
-                this.held.extend_from_slice(buf);
-                return Poll::Ready(Ok(buf.len()));
-            }
-            Phase::Ticket if this.held.len() <= JOIN_LIMIT => {
-                // The first write after the handshake: out together with the ticket. If
-                // the socket cannot take it all now, the rest stays held (now `Open`) for
-                // the flush that follows (its waker is registered), so the write is done.
-                this.held.extend_from_slice(buf);
-                if let Poll::Ready(Err(e)) = this.poll_send_held(cx) {
-                    return Poll::Ready(Err(e));
-                }
-                return Poll::Ready(Ok(buf.len()));
-            }
-            Phase::Ticket | Phase::Open => ready!(this.poll_send_held(cx))?,
+        if let Some(held) = this.poll_hold(cx, &[IoSlice::new(buf)]) {
+            return held;
         }
         Pin::new(&mut this.io).poll_write(cx, buf)
+    }
+
+    /// rustls hands over its records as separate buffers: once nothing is held they go
+    /// to the socket in one `writev`, as they would without this stream.
+    fn poll_write_vectored(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        let this = self.get_mut();
+        if let Some(held) = this.poll_hold(cx, bufs) {
+            return held;
+        }
+        Pin::new(&mut this.io).poll_write_vectored(cx, bufs)
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        self.io.is_write_vectored()
     }
 
     fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
@@ -189,6 +226,17 @@ mod tests {
             let n = this.capacity.map_or(buf.len(), |c| c.min(buf.len()));
             this.writes.push(buf[..n].to_vec());
             Poll::Ready(Ok(n))
+        }
+        fn poll_write_vectored(
+            self: Pin<&mut Self>,
+            cx: &mut Context<'_>,
+            bufs: &[IoSlice<'_>],
+        ) -> Poll<io::Result<usize>> {
+            let all: Vec<u8> = bufs.iter().flat_map(|b| b.iter().copied()).collect();
+            self.poll_write(cx, &all)
+        }
+        fn is_write_vectored(&self) -> bool {
+            true
         }
         fn poll_flush(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<io::Result<()>> {
             Poll::Ready(Ok(()))
@@ -330,6 +378,21 @@ mod tests {
         assert_eq!(all, b"ticketanswer");
         assert!(s.get_ref().writes.iter().all(|w| w.len() <= 4));
         assert_eq!(s.held.capacity(), 0, "a kept connection holds no buffer");
+    }
+
+    #[test]
+    fn records_given_together_leave_in_one_write() {
+        use tokio::io::AsyncWriteExt;
+        let mut s = HoldingStream::new(Recorder::default());
+        assert!(s.is_write_vectored());
+        run(s.write_all(b"ticket")).unwrap();
+        s.handshake_done(true);
+        let records = [IoSlice::new(b"head"), IoSlice::new(b"body")];
+        assert_eq!(run(s.write_vectored(&records)).unwrap(), 8);
+        let records = [IoSlice::new(b"head2"), IoSlice::new(b"body2")];
+        assert_eq!(run(s.write_vectored(&records)).unwrap(), 10);
+        let writes: Vec<&[u8]> = s.get_ref().writes.iter().map(Vec::as_slice).collect();
+        assert_eq!(writes, [&b"ticketheadbody"[..], &b"head2body2"[..]]);
     }
 
     #[test]
