@@ -226,29 +226,11 @@ fn read(path: &Path) -> Result<String> {
     std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))
 }
 
-/// The cryptography behind the server's TLS: ring's, except for the X25519 key exchange,
-/// which is aws-lc's. Every TLS 1.3 handshake, resumed ones included (rustls offers no
-/// resumption without (EC)DHE), makes an ephemeral X25519 key and a shared secret; aws-lc
-/// does both in 40–66 µs on this machine against ring's 94–108 µs (its assembly uses the
-/// ADX and BMI2 instructions), and agents that open a connection per check-in pay that on
-/// every poll (docs/performance.md, session 8). Records, signatures and tickets stay on ring.
-pub fn crypto_provider() -> rustls::crypto::CryptoProvider {
-    use rustls::crypto::{aws_lc_rs, ring};
-    rustls::crypto::CryptoProvider {
-        kx_groups: vec![
-            aws_lc_rs::kx_group::X25519,
-            ring::kx_group::SECP256R1,
-            ring::kx_group::SECP384R1,
-        ],
-        ..ring::default_provider()
-    }
-}
-
 /// Builds the rustls server config: our certificate chain, client certificates verified
 /// against our CA, anonymous clients allowed through TLS only so that `/v1/enroll` is
 /// reachable (every other route requires a verified certificate).
 pub fn tls_config(data: &DataDir) -> Result<rustls::ServerConfig> {
-    let provider = Arc::new(crypto_provider());
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
     let ca = CertificateDer::from_pem_file(data.file("ca.pem")).context("reading ca.pem")?;
     let mut chain: Vec<CertificateDer<'static>> =
         CertificateDer::pem_file_iter(data.file("server.pem"))

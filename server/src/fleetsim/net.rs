@@ -89,10 +89,7 @@ pub fn client_config(
 ) -> Result<Arc<rustls::ClientConfig>> {
     // What the real agent offers (agent/src/net/tls.rs): TLS 1.3 with AES-128-GCM or
     // ChaCha20 and X25519, so the server's handshake cost is the one real agents cause.
-    // X25519 is aws-lc's, as on the server (`daemon::crypto_provider`): half of ring's
-    // cost, which keeps the simulator's core ahead of the server's in reconnect phases.
-    use rustls::crypto::aws_lc_rs::kx_group;
-    use rustls::crypto::ring::{cipher_suite, default_provider};
+    use rustls::crypto::ring::{cipher_suite, default_provider, kx_group};
     let provider = Arc::new(rustls::crypto::CryptoProvider {
         cipher_suites: vec![
             cipher_suite::TLS13_AES_128_GCM_SHA256,
