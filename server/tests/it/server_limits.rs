@@ -1,5 +1,5 @@
-//! The server's limits, each met by a misbehaving client: oversized bodies, silent and slow
-//! clients, too many connections, and enrollment floods.
+//! The server's limits, each met by a misbehaving client: a certificate from another CA,
+//! oversized bodies, silent and slow clients, too many connections, and enrollment floods.
 
 use std::io::{Read, Write};
 use std::net::TcpStream;
@@ -23,21 +23,40 @@ fn read_until_closed(stream: &mut impl Read) -> (Vec<u8>, Duration) {
     }
 }
 
-/// A TLS connection without a client certificate, handshake completed.
-fn tls(server: &Server) -> rustls::StreamOwned<rustls::ClientConnection, TcpStream> {
+/// A client connection to `server` trusting its CA, presenting `identity` (a certificate
+/// chain and its key, PEM) when given, and its TCP stream; no handshake done yet.
+fn connect(
+    server: &Server,
+    identity: Option<(&str, &str)>,
+) -> (rustls::ClientConnection, TcpStream) {
+    use rustls::pki_types::PrivateKeyDer;
+    use rustls::pki_types::pem::PemObject;
     let provider = Arc::new(rustls::crypto::ring::default_provider());
     let mut roots = rustls::RootCertStore::empty();
     let ca = vigo_server::pki::pem_to_der(&server.file("ca.pem")).unwrap();
     roots.add(ca.into()).unwrap();
-    let config = rustls::ClientConfig::builder_with_provider(provider)
+    let builder = rustls::ClientConfig::builder_with_provider(provider)
         .with_safe_default_protocol_versions()
         .unwrap()
-        .with_root_certificates(roots)
-        .with_no_client_auth();
+        .with_root_certificates(roots);
+    let config = match identity {
+        Some((cert_pem, key_pem)) => {
+            let chain = vec![vigo_server::pki::pem_to_der(cert_pem).unwrap().into()];
+            let key = PrivateKeyDer::from_pem_slice(key_pem.as_bytes()).unwrap();
+            builder.with_client_auth_cert(chain, key).unwrap()
+        }
+        None => builder.with_no_client_auth(),
+    };
     let name = "localhost".try_into().unwrap();
-    let mut conn = rustls::ClientConnection::new(Arc::new(config), name).unwrap();
-    let mut tcp = TcpStream::connect(&server.addr).unwrap();
+    let conn = rustls::ClientConnection::new(Arc::new(config), name).unwrap();
+    let tcp = TcpStream::connect(&server.addr).unwrap();
     tcp.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
+    (conn, tcp)
+}
+
+/// A TLS connection without a client certificate, handshake completed.
+fn tls(server: &Server) -> rustls::StreamOwned<rustls::ClientConnection, TcpStream> {
+    let (mut conn, mut tcp) = connect(server, None);
     conn.complete_io(&mut tcp).unwrap();
     rustls::StreamOwned::new(conn, tcp)
 }
@@ -49,29 +68,7 @@ fn a_certificate_from_another_ca_gets_the_servers_alert() {
     let server = Server::start(&[]);
     let (other, _) = vigo_server::pki::Ca::create().unwrap();
     let issued = other.issue_client_with_key("web01.demo").unwrap();
-    let chain = vec![
-        vigo_server::pki::pem_to_der(&issued.cert_pem)
-            .unwrap()
-            .into(),
-    ];
-    let key = {
-        use rustls::pki_types::pem::PemObject;
-        rustls::pki_types::PrivateKeyDer::from_pem_slice(issued.key_pem.as_bytes()).unwrap()
-    };
-    let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let mut roots = rustls::RootCertStore::empty();
-    let ca = vigo_server::pki::pem_to_der(&server.file("ca.pem")).unwrap();
-    roots.add(ca.into()).unwrap();
-    let config = rustls::ClientConfig::builder_with_provider(provider)
-        .with_safe_default_protocol_versions()
-        .unwrap()
-        .with_root_certificates(roots)
-        .with_client_auth_cert(chain, key)
-        .unwrap();
-    let name = "localhost".try_into().unwrap();
-    let mut conn = rustls::ClientConnection::new(Arc::new(config), name).unwrap();
-    let mut tcp = TcpStream::connect(&server.addr).unwrap();
-    tcp.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
+    let (mut conn, mut tcp) = connect(&server, Some((&issued.cert_pem, &issued.key_pem)));
     // TLS 1.3: the client's side of the handshake may complete before the server has
     // checked its certificate; the refusal then arrives on the next read.
     let err = match conn.complete_io(&mut tcp) {
