@@ -10,7 +10,7 @@ use anyhow::{Context, Result, bail};
 
 use crate::root;
 
-const HEADER: &str = "date\tcommit\tnodes\tmode\tconcurrency\tduration_s\tcheckins_per_s\tp50_ms\tp95_ms\tp99_ms\terrors\tserver_rss_mb\trss_per_node_b\tserver_cpu_s\tsqlite_bytes\tenroll_s\tserver_cpu_us_per_checkin\tresumed_share\tfleet_rss_mb";
+const HEADER: &str = "date\tcommit\tnodes\tmode\tconcurrency\tduration_s\tcheckins_per_s\tp50_ms\tp95_ms\tp99_ms\terrors\tserver_rss_mb\trss_per_node_b\tserver_cpu_s\tsqlite_bytes\tenroll_s\tserver_cpu_us_per_checkin\tresumed_share\tfleet_rss_mb\thost_steal_pct";
 
 /// An older file under the current header: rows written before a column existed get `-`
 /// in it.
@@ -79,9 +79,12 @@ pub fn run(args: &[String]) -> Result<()> {
         };
         // A paced phase is `keepalive/9600`, as the simulator labels it.
         let mode = m["label"].as_str().unwrap_or("?");
+        let steal = m["host_steal_pct"]
+            .as_f64()
+            .map_or("-".to_string(), |p| format!("{p:.1}"));
         let _ = writeln!(
             rows,
-            "{date}\t{commit}\t{nodes}\t{mode}\t{}\t{:.1}\t{:.0}\t{:.2}\t{:.2}\t{:.2}\t{}\t{:.1}\t{:.0}\t{:.2}\t{sqlite}\t{:.1}\t{:.0}\t{resumed}\t{:.1}",
+            "{date}\t{commit}\t{nodes}\t{mode}\t{}\t{:.1}\t{:.0}\t{:.2}\t{:.2}\t{:.2}\t{}\t{:.1}\t{:.0}\t{:.2}\t{sqlite}\t{:.1}\t{:.0}\t{resumed}\t{:.1}\t{steal}",
             m["concurrency"],
             f(&m["duration_secs"]),
             f(&m["checkins_per_sec"]),

@@ -19,6 +19,7 @@ mod phase;
 mod publish;
 pub mod report;
 pub mod spawn;
+pub mod steal;
 mod wire;
 
 use std::collections::BTreeMap;
@@ -37,7 +38,8 @@ use node::{Publishes, Role, SimNode};
 use phase::{Pace, Rounds, checkin_phase, connect_all, deal, presign};
 pub use publish::PublishChange;
 use publish::publish_change;
-use report::{EnrollReport, ModeReport, Percentiles, PublishReport, Report};
+use report::{EnrollReport, ModeReport, Percentiles, PublishReport, Reading, Report, StealPeak};
+use steal::Ticks;
 
 /// How check-ins use connections.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -299,21 +301,41 @@ fn proc_now(pid: Option<u32>) -> spawn::ProcStats {
     pid.map(spawn::proc_stats).unwrap_or_default()
 }
 
-/// Reads the server's CPU time (all threads) every [`report::WINDOW_MS`] from `started`
-/// until `until`: (ms into the phase, ns since `started`), for the phase's windows.
-async fn sample_cpu(pid: u32, started: Instant, until: Instant) -> Vec<(u32, u64)> {
+/// Reads the server's CPU time (all threads, when its pid is known) and the host steal of
+/// its CPU (`host_cpu`; all CPUs when `None`) every [`report::WINDOW_MS`] from `started`
+/// until `until`, counted from `started`, for the phase's windows.
+async fn sample_cpu(
+    pid: Option<u32>,
+    host_cpu: Option<usize>,
+    started: Instant,
+    until: Instant,
+) -> Vec<Reading> {
     let width = Duration::from_millis(u64::from(report::WINDOW_MS));
-    let mut last = spawn::thread_cpu_ns(pid);
+    let mut last = pid.map(spawn::thread_cpu_ns);
+    let host_start = steal::read(host_cpu);
     let mut total = 0;
     let mut readings = Vec::new();
     let mut tick = tokio::time::interval_at((started + width).into(), width);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
     loop {
         tick.tick().await;
-        let now = spawn::thread_cpu_ns(pid);
-        total += spawn::cpu_ns_between(&last, &now);
-        last = now;
-        readings.push((started.elapsed().as_millis() as u32, total));
+        let server_ns = match (pid, &mut last) {
+            (Some(pid), Some(last)) => {
+                let now = spawn::thread_cpu_ns(pid);
+                total += spawn::cpu_ns_between(last, &now);
+                *last = now;
+                Some(total)
+            }
+            _ => None,
+        };
+        let host = host_start
+            .zip(steal::read(host_cpu))
+            .map(|(start, now)| now.since(start));
+        readings.push(Reading {
+            at_ms: started.elapsed().as_millis() as u32,
+            server_ns,
+            host,
+        });
         if Instant::now() >= until {
             return readings;
         }
@@ -328,6 +350,11 @@ async fn simulate(
     pid: Option<u32>,
     config: Option<PathBuf>,
 ) -> Result<Report> {
+    // The CPU whose steal counts: the one the spawned server is pinned to, if any.
+    let host_cpu = match &opts.server {
+        ServerChoice::Spawn { cpu, .. } => *cpu,
+        ServerChoice::Attach { .. } => None,
+    };
     let read =
         |p: &std::path::Path| std::fs::read(p).with_context(|| format!("reading {}", p.display()));
     let ca = CertificateDer::from_pem_slice(&read(ca_path)?).context("reading the CA")?;
@@ -508,7 +535,7 @@ async fn simulate(
             _ => None,
         };
         let until = started + opts.duration;
-        let sampler = pid.map(|pid| tokio::spawn(sample_cpu(pid, started, until)));
+        let sampler = tokio::spawn(sample_cpu(pid, host_cpu, started, until));
         let rounds = match phase.rate {
             Some(rate) => Rounds::Paced(until, Arc::new(Pace::new(rate, started))),
             None => Rounds::Until(until),
@@ -525,10 +552,7 @@ async fn simulate(
         .await;
         nodes = back;
         nodes.extend(idle);
-        let cpu_readings = match sampler {
-            Some(task) => task.await.unwrap_or_default(),
-            None => Vec::new(),
-        };
+        let readings = sampler.await.unwrap_or_default();
         for (kind, n) in connect_errors {
             *tally.errors.entry(format!("warm_up_{kind}")).or_insert(0) += n;
         }
@@ -545,6 +569,8 @@ async fn simulate(
         let stats_after = stats(&ctx).await;
         let server_cpu = server_after.cpu_secs - server_before.cpu_secs;
         let per_second = std::mem::take(&mut tally.per_second);
+        let windows = report::windows(&tally.samples, &readings);
+        let host_steal_max = StealPeak::of(&windows);
         let publish = publish.map(|mut p| {
             // Who the publish reached: nodes whose inputs it changed that checked in after
             // it was accepted, and those that took a new bundle for it in this phase.
@@ -579,7 +605,13 @@ async fn simulate(
             latency: Percentiles::of(
                 &mut tally.samples.iter().map(|s| s.micros).collect::<Vec<_>>(),
             ),
-            windows: report::windows(&tally.samples, &cpu_readings),
+            windows,
+            host_steal_pct: readings
+                .last()
+                .and_then(|r| r.host)
+                .and_then(Ticks::steal_pct),
+            host_steal_max,
+            host_cpu,
             errors: tally.errors.values().sum(),
             errors_by_kind: tally.errors,
             bundles: tally.bundles,

@@ -89,6 +89,24 @@ fn simulated_fleet_enrolls_and_checks_in_without_errors() {
                 .any(|w| w["server_cpu_ms"].as_f64().is_some_and(|ms| ms > 0.0)),
             "{name}: {windows:?}"
         );
+        // Host steal, from /proc/stat: of all CPUs, as the server is not pinned here; a
+        // share of the phase and of each window (what it is depends on the host).
+        assert_eq!(m["host_cpu"], serde_json::Value::Null, "{name}");
+        let share = |v: &serde_json::Value| v.as_f64().is_some_and(|p| (0.0..=100.0).contains(&p));
+        assert!(
+            share(&m["host_steal_pct"]),
+            "{name}: {}",
+            m["host_steal_pct"]
+        );
+        assert!(
+            share(&m["host_steal_max"]["pct"]),
+            "{name}: {}",
+            m["host_steal_max"]
+        );
+        assert!(
+            windows.iter().any(|w| share(&w["host_steal_pct"])),
+            "{name}: {windows:?}"
+        );
         // The publish half a second in changed the web module: it was accepted, every web
         // node checked in after it and took exactly one new bundle for it (a second one, or
         // one for any other steady node, is an unexpected_bundle error, and a web node
