@@ -20,6 +20,7 @@ mod publish;
 pub mod report;
 pub mod spawn;
 pub mod steal;
+pub mod window;
 mod wire;
 
 use std::collections::BTreeMap;
@@ -38,8 +39,9 @@ use node::{Publishes, Role, SimNode};
 use phase::{Pace, Rounds, checkin_phase, connect_all, deal, presign};
 pub use publish::PublishChange;
 use publish::publish_change;
-use report::{EnrollReport, ModeReport, Percentiles, PublishReport, Reading, Report, StealPeak};
+use report::{EnrollReport, ModeReport, Percentiles, PublishReport, Report};
 use steal::Ticks;
+use window::{Reading, StealPeak};
 
 /// How check-ins use connections.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -302,17 +304,17 @@ fn proc_now(pid: Option<u32>) -> spawn::ProcStats {
 }
 
 /// Reads the server's CPU time (all threads, when its pid is known) and the host steal of
-/// its CPU (`host_cpu`; all CPUs when `None`) every [`report::WINDOW_MS`] from `started`
-/// until `until`, counted from `started`, for the phase's windows.
+/// its CPU (`steal`, when the server runs on this host) every [`window::WINDOW_MS`] from
+/// `started` until `until`, counted from `started`, for the phase's windows.
 async fn sample_cpu(
     pid: Option<u32>,
-    host_cpu: Option<usize>,
+    steal: Option<steal::Scope>,
     started: Instant,
     until: Instant,
 ) -> Vec<Reading> {
-    let width = Duration::from_millis(u64::from(report::WINDOW_MS));
+    let width = Duration::from_millis(u64::from(window::WINDOW_MS));
     let mut last = pid.map(spawn::thread_cpu_ns);
-    let host_start = steal::read(host_cpu);
+    let host_start = steal.and_then(steal::read);
     let mut total = 0;
     let mut readings = Vec::new();
     let mut tick = tokio::time::interval_at((started + width).into(), width);
@@ -329,7 +331,7 @@ async fn sample_cpu(
             _ => None,
         };
         let host = host_start
-            .zip(steal::read(host_cpu))
+            .zip(steal.and_then(steal::read))
             .map(|(start, now)| now.since(start));
         readings.push(Reading {
             at_ms: started.elapsed().as_millis() as u32,
@@ -350,10 +352,14 @@ async fn simulate(
     pid: Option<u32>,
     config: Option<PathBuf>,
 ) -> Result<Report> {
-    // The CPU whose steal counts: the one the spawned server is pinned to, if any.
-    let host_cpu = match &opts.server {
-        ServerChoice::Spawn { cpu, .. } => *cpu,
-        ServerChoice::Attach { .. } => None,
+    // Whose steal counts: the CPU the spawned server is pinned to, or all of this host's
+    // when it is not; an attached server is on this host only when its pid was given.
+    let steal_scope = match &opts.server {
+        ServerChoice::Spawn { cpu: Some(n), .. } => Some(steal::Scope::Cpu(*n)),
+        ServerChoice::Spawn { cpu: None, .. } | ServerChoice::Attach { pid: Some(_), .. } => {
+            Some(steal::Scope::AllCpus)
+        }
+        ServerChoice::Attach { pid: None, .. } => None,
     };
     let read =
         |p: &std::path::Path| std::fs::read(p).with_context(|| format!("reading {}", p.display()));
@@ -535,7 +541,7 @@ async fn simulate(
             _ => None,
         };
         let until = started + opts.duration;
-        let sampler = tokio::spawn(sample_cpu(pid, host_cpu, started, until));
+        let sampler = tokio::spawn(sample_cpu(pid, steal_scope, started, until));
         let rounds = match phase.rate {
             Some(rate) => Rounds::Paced(until, Arc::new(Pace::new(rate, started))),
             None => Rounds::Until(until),
@@ -569,7 +575,7 @@ async fn simulate(
         let stats_after = stats(&ctx).await;
         let server_cpu = server_after.cpu_secs - server_before.cpu_secs;
         let per_second = std::mem::take(&mut tally.per_second);
-        let windows = report::windows(&tally.samples, &readings);
+        let windows = window::windows(&tally.samples, &readings);
         let host_steal_max = StealPeak::of(&windows);
         let publish = publish.map(|mut p| {
             // Who the publish reached: nodes whose inputs it changed that checked in after
@@ -606,12 +612,14 @@ async fn simulate(
                 &mut tally.samples.iter().map(|s| s.micros).collect::<Vec<_>>(),
             ),
             windows,
+            // The last reading that has the ticks: a missed one at the end loses 100 ms.
             host_steal_pct: readings
-                .last()
-                .and_then(|r| r.host)
+                .iter()
+                .rev()
+                .find_map(|r| r.host)
                 .and_then(Ticks::steal_pct),
             host_steal_max,
-            host_cpu,
+            host_steal_line: steal_scope.map(steal::Scope::line),
             errors: tally.errors.values().sum(),
             errors_by_kind: tally.errors,
             bundles: tally.bundles,

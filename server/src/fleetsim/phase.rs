@@ -8,7 +8,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use super::node::{Outcome, Role, SimNode};
-use super::report::Sample;
+use super::window::Sample;
 use super::{Ctx, add_counts, count, in_share, spawn};
 
 /// Splits the nodes among `c` workers (worker w gets nodes w, w + c, ...).

@@ -8,6 +8,25 @@
 //! simulator reads it beside the server's CPU time so that a slow window can be told apart
 //! from a slow server.
 
+/// Which line of `/proc/stat` counts for the server.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Scope {
+    /// The CPU the server is pinned to (`cpuN`).
+    Cpu(usize),
+    /// All CPUs of this host together (`cpu`): the server runs here, on any of them.
+    AllCpus,
+}
+
+impl Scope {
+    /// The name of its line: `cpuN`, or `cpu` for all of them.
+    pub fn line(self) -> String {
+        match self {
+            Scope::Cpu(n) => format!("cpu{n}"),
+            Scope::AllCpus => "cpu".to_string(),
+        }
+    }
+}
+
 /// Ticks of one `/proc/stat` CPU line: stolen, and all of them (busy, idle and stolen).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Ticks {
@@ -30,14 +49,10 @@ impl Ticks {
     }
 }
 
-/// The line of `cpu` (`cpuN`), or of all CPUs together (`cpu`) when `None`, from the text
-/// of `/proc/stat`. `None` when the line is missing or has no steal column (kernels before
-/// 2.6.11).
-pub fn parse(stat: &str, cpu: Option<usize>) -> Option<Ticks> {
-    let name = match cpu {
-        Some(n) => format!("cpu{n}"),
-        None => "cpu".to_string(),
-    };
+/// The line of `scope` from the text of `/proc/stat`. `None` when the line is missing or
+/// has no steal column (kernels before 2.6.11).
+pub fn parse(stat: &str, scope: Scope) -> Option<Ticks> {
+    let name = scope.line();
     let line = stat
         .lines()
         .find(|l| l.split_whitespace().next() == Some(name.as_str()))?;
@@ -59,13 +74,13 @@ pub fn parse(stat: &str, cpu: Option<usize>) -> Option<Ticks> {
 }
 
 /// Reads `/proc/stat` now; `None` where there is none.
-pub fn read(cpu: Option<usize>) -> Option<Ticks> {
-    parse(&std::fs::read_to_string("/proc/stat").ok()?, cpu)
+pub fn read(scope: Scope) -> Option<Ticks> {
+    parse(&std::fs::read_to_string("/proc/stat").ok()?, scope)
 }
 
 #[cfg(test)]
 mod tests {
-    use super::{Ticks, parse};
+    use super::{Scope, Ticks, parse};
 
     const STAT: &str = "\
 cpu  1109509 0 178383 795707 6217 0 49965 73018 0 0
@@ -79,22 +94,22 @@ cpu2 1 2 3
     #[test]
     fn a_cpus_line_gives_its_steal_and_total() {
         let cases = [
-            (None, Some((73018, 2212799))),
-            (Some(0), Some((25195, 1102562))),
+            (Scope::AllCpus, Some((73018, 2212799))),
+            (Scope::Cpu(0), Some((25195, 1102562))),
             // Guest ticks are not counted twice.
-            (Some(1), Some((47823, 1110237))),
+            (Scope::Cpu(1), Some((47823, 1110237))),
             // `cpu1` is not `cpu10`, nor the other way round.
-            (Some(10), Some((8, 36))),
+            (Scope::Cpu(10), Some((8, 36))),
             // Too few columns (no steal), or no such CPU.
-            (Some(2), None),
-            (Some(3), None),
+            (Scope::Cpu(2), None),
+            (Scope::Cpu(3), None),
         ];
-        for (cpu, want) in cases {
-            let got = parse(STAT, cpu).map(|t| (t.steal, t.total));
-            assert_eq!(got, want, "cpu {cpu:?}");
+        for (scope, want) in cases {
+            let got = parse(STAT, scope).map(|t| (t.steal, t.total));
+            assert_eq!(got, want, "{scope:?}");
         }
-        assert_eq!(parse("", None), None);
-        assert_eq!(parse("cpu0 1 2 x 4 5 6 7 8\n", Some(0)), None);
+        assert_eq!(parse("", Scope::AllCpus), None);
+        assert_eq!(parse("cpu0 1 2 x 4 5 6 7 8\n", Scope::Cpu(0)), None);
     }
 
     #[test]

@@ -89,9 +89,10 @@ fn simulated_fleet_enrolls_and_checks_in_without_errors() {
                 .any(|w| w["server_cpu_ms"].as_f64().is_some_and(|ms| ms > 0.0)),
             "{name}: {windows:?}"
         );
-        // Host steal, from /proc/stat: of all CPUs, as the server is not pinned here; a
-        // share of the phase and of each window (what it is depends on the host).
-        assert_eq!(m["host_cpu"], serde_json::Value::Null, "{name}");
+        // Host steal, from /proc/stat: of all CPUs, as the server is not pinned here. Its
+        // size depends on the host, so what is checked is that it was read: a share for
+        // the phase, for its peak and for some window.
+        assert_eq!(m["host_steal_line"], "cpu", "{name}");
         let share = |v: &serde_json::Value| v.as_f64().is_some_and(|p| (0.0..=100.0).contains(&p));
         assert!(
             share(&m["host_steal_pct"]),
